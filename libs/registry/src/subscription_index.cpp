@@ -1,0 +1,242 @@
+#include <sluice/json/value.hpp>
+#include <sluice/registry/subscription_index.hpp>
+
+#include <algorithm>
+#include <cstring>
+
+namespace sluice::registry {
+
+namespace bj = boost::json;
+
+const char* event_name(change_kind kind) noexcept {
+    switch (kind) {
+        case change_kind::created: return "model_created";
+        case change_kind::updated: return "model_updated";
+        case change_kind::deleted: return "model_deleted";
+        case change_kind::entered: return "model_entered";
+        case change_kind::left: return "model_left";
+    }
+    return "";
+}
+
+namespace {
+
+void erase_value(std::vector<std::uint32_t>& v, std::uint32_t slot) {
+    auto it = std::find(v.begin(), v.end(), slot);
+    if (it != v.end()) {
+        *it = v.back();
+        v.pop_back();
+    }
+}
+
+void erase_value(std::multimap<double, std::uint32_t>& m, double key, std::uint32_t slot) {
+    auto [first, last] = m.equal_range(key);
+    for (auto it = first; it != last; ++it) {
+        if (it->second == slot) {
+            m.erase(it);
+            return;
+        }
+    }
+}
+
+/// Calls fn on each scalar the path reaches, leaf arrays expanded, as the filter operators see them.
+template <class Fn>
+void for_each_scalar(const bj::value& doc, const json::field_path& path, Fn&& fn) {
+    json::any_value(&doc, path.segments(), [&](const bj::value* v) {
+        if (v == nullptr) return false;
+        if (const auto* a = v->if_array()) {
+            for (const auto& e : *a) {
+                if (json::is_scalar(e)) fn(e);
+            }
+        } else {
+            fn(*v);
+        }
+        return false;
+    });
+}
+
+}  // namespace
+
+void subscription_index::key_of(const bj::value& v, std::string& key) {
+    key.clear();
+    if (const auto* s = v.if_string()) {
+        key += 's';
+        key.append(s->data(), s->size());
+    } else if (v.is_bool()) {
+        key += v.get_bool() ? "b1" : "b0";
+    } else if (v.is_number()) {
+        // 1 and 1.0 are equal in filters, so numbers are keyed by their double value.
+        double d = v.is_double() ? v.get_double() : static_cast<double>(json::number_of(v));
+        if (d == 0) d = 0;  // -0.0 == 0.0
+        char bytes[sizeof d];
+        std::memcpy(bytes, &d, sizeof d);
+        key += 'n';
+        key.append(bytes, sizeof d);
+    }
+}
+
+void subscription_index::add(subscription_id id, std::string channel, std::optional<json::filter> filter) {
+    remove(id);
+    std::uint32_t slot;
+    if (!free_.empty()) {
+        slot = free_.back();
+        free_.pop_back();
+    } else {
+        slot = static_cast<std::uint32_t>(entries_.size());
+        entries_.emplace_back();
+    }
+    entry& e = entries_[slot];
+    e = entry{};
+    e.id = id;
+    e.channel = std::move(channel);
+    e.filter = std::move(filter);
+    e.seen = epoch_;
+    by_id_.emplace(id, slot);
+    bucket& b = buckets_[e.channel];
+    ++b.count;
+    if (!e.filter) {
+        b.unfiltered.push_back(slot);
+    } else {
+        index_filtered(b, slot);
+    }
+}
+
+void subscription_index::index_filtered(bucket& b, std::uint32_t slot) {
+    entry& e = entries_[slot];
+    // Prefer the equality with fewest values, then a range; otherwise evaluate on every change.
+    const json::field_constraint* best = nullptr;
+    for (const auto& c : e.filter->constraints()) {
+        if (c.type == json::field_constraint::kind::equals) {
+            if (best == nullptr || best->type != c.type || c.values.size() < best->values.size()) best = &c;
+        } else if (best == nullptr) {
+            best = &c;
+        }
+    }
+    if (best == nullptr) {
+        e.where = entry::place::scan;
+        b.scan.push_back(slot);
+        return;
+    }
+    if (best->type == json::field_constraint::kind::equals) {
+        auto it = std::find_if(b.equalities.begin(), b.equalities.end(),
+                               [&](const equality_index& x) { return x.path.text() == best->path->text(); });
+        if (it == b.equalities.end()) it = b.equalities.insert(b.equalities.end(), {*best->path, {}});
+        e.where = entry::place::equals;
+        e.path_slot = static_cast<std::size_t>(it - b.equalities.begin());
+        for (const auto& v : best->values) {
+            key_of(v, key_);
+            if (std::find(e.keys.begin(), e.keys.end(), key_) != e.keys.end()) continue;
+            e.keys.push_back(key_);
+            it->by_value[key_].push_back(slot);
+        }
+        return;
+    }
+    auto it = std::find_if(b.ranges.begin(), b.ranges.end(),
+                           [&](const range_index& x) { return x.path.text() == best->path->text(); });
+    if (it == b.ranges.end()) it = b.ranges.insert(b.ranges.end(), {*best->path, {}, {}});
+    e.path_slot = static_cast<std::size_t>(it - b.ranges.begin());
+    if (best->low > -std::numeric_limits<double>::infinity() || best->high == std::numeric_limits<double>::infinity()) {
+        e.where = entry::place::range_low;
+        e.bound = best->low;
+        it->by_low.emplace(e.bound, slot);
+    } else {
+        e.where = entry::place::range_high;
+        e.bound = best->high;
+        it->by_high.emplace(e.bound, slot);
+    }
+}
+
+bool subscription_index::remove(subscription_id id) {
+    auto found = by_id_.find(id);
+    if (found == by_id_.end()) return false;
+    std::uint32_t slot = found->second;
+    by_id_.erase(found);
+    entry& e = entries_[slot];
+    auto bit = buckets_.find(e.channel);
+    bucket& b = bit->second;
+    switch (e.where) {
+        case entry::place::unfiltered: erase_value(b.unfiltered, slot); break;
+        case entry::place::scan: erase_value(b.scan, slot); break;
+        case entry::place::equals: {
+            auto& index = b.equalities[e.path_slot];
+            for (const auto& k : e.keys) {
+                auto kit = index.by_value.find(k);
+                erase_value(kit->second, slot);
+                if (kit->second.empty()) index.by_value.erase(kit);
+            }
+            break;
+        }
+        case entry::place::range_low: erase_value(b.ranges[e.path_slot].by_low, e.bound, slot); break;
+        case entry::place::range_high: erase_value(b.ranges[e.path_slot].by_high, e.bound, slot); break;
+    }
+    if (--b.count == 0) buckets_.erase(bit);
+    e = entry{};
+    free_.push_back(slot);
+    return true;
+}
+
+void subscription_index::consider(std::uint32_t slot, std::uint32_t channel_index, const bj::value* before,
+                                  const bj::value* after, std::vector<match>& out) {
+    entry& e = entries_[slot];
+    if (e.seen == epoch_) return;
+    e.seen = epoch_;
+    bool was = before != nullptr && (!e.filter || e.filter->matches(*before));
+    bool is = after != nullptr && (!e.filter || e.filter->matches(*after));
+    change_kind kind;
+    if (before == nullptr) {
+        if (!is) return;
+        kind = change_kind::created;
+    } else if (after == nullptr) {
+        if (!was) return;
+        kind = change_kind::deleted;
+    } else if (was && is) {
+        kind = change_kind::updated;
+    } else if (is) {
+        kind = change_kind::entered;
+    } else if (was) {
+        kind = change_kind::left;
+    } else {
+        return;
+    }
+    out.push_back({e.id, kind, channel_index});
+}
+
+void subscription_index::find(std::span<const std::string> channels, const bj::value* before, const bj::value* after,
+                              std::vector<match>& out) {
+    ++epoch_;
+    const bj::value* images[2] = {before, after};
+    for (std::uint32_t ci = 0; ci < channels.size(); ++ci) {
+        auto bit = buckets_.find(channels[ci]);
+        if (bit == buckets_.end()) continue;
+        bucket& b = bit->second;
+        for (auto slot : b.unfiltered) consider(slot, ci, before, after, out);
+        for (auto slot : b.scan) consider(slot, ci, before, after, out);
+        for (const auto& index : b.equalities) {
+            for (const auto* image : images) {
+                if (image == nullptr) continue;
+                for_each_scalar(*image, index.path, [&](const bj::value& v) {
+                    key_of(v, key_);
+                    if (key_.empty()) return;
+                    auto it = index.by_value.find(key_);
+                    if (it == index.by_value.end()) return;
+                    for (auto slot : it->second) consider(slot, ci, before, after, out);
+                });
+            }
+        }
+        for (const auto& index : b.ranges) {
+            for (const auto* image : images) {
+                if (image == nullptr) continue;
+                for_each_scalar(*image, index.path, [&](const bj::value& v) {
+                    if (!v.is_number()) return;
+                    double x = static_cast<double>(json::number_of(v));
+                    for (auto it = index.by_low.begin(), end = index.by_low.upper_bound(x); it != end; ++it)
+                        consider(it->second, ci, before, after, out);
+                    for (auto it = index.by_high.lower_bound(x); it != index.by_high.end(); ++it)
+                        consider(it->second, ci, before, after, out);
+                });
+            }
+        }
+    }
+}
+
+}  // namespace sluice::registry
