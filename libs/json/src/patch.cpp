@@ -275,13 +275,15 @@ void apply_one(bj::value& doc, const patch_operation& op) {
         }
         case kind::incr: {
             bool created = false;
-            increment(*slot(doc, op.path, op, created), op.value, created, op);
+            bj::value& target = *slot(doc, op.path, op, created);
+            increment(target, op.value, created, op);
             break;
         }
         case kind::append:
         case kind::prepend: {
             bool created = false;
-            extend(*slot(doc, op.path, op, created), op.value, created, op.op == kind::prepend, op);
+            bj::value& target = *slot(doc, op.path, op, created);
+            extend(target, op.value, created, op.op == kind::prepend, op);
             break;
         }
     }
