@@ -7,7 +7,9 @@
 #include <re2/re2.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
+#include <cstring>
 #include <string>
 #include <unordered_map>
 
@@ -34,7 +36,12 @@ std::string where(std::span<const path_segment> path) {
 
 struct op {
     virtual ~op() = default;
-    virtual bool test(const bj::value* root, std::span<const path_segment> path) const noexcept = 0;
+    /// The test on one reached value (nullptr: the field is missing).
+    virtual bool test_one(const bj::value* v) const noexcept = 0;
+    /// The test on every value the path reaches from `root`: passes when one of them does.
+    virtual bool test(const bj::value* root, std::span<const path_segment> path) const noexcept {
+        return any_value(root, path, [this](const bj::value* v) { return test_one(v); });
+    }
 };
 using op_list = std::vector<std::unique_ptr<op>>;
 
@@ -45,41 +52,66 @@ bool all_pass(const op_list& ops, const bj::value* root, std::span<const path_se
     return true;
 }
 
-/// Operators that compare single values: a leaf array matches when the array itself or any of
-/// its elements passes; a missing field passes only if `on_missing()` says so.
+bool all_pass_one(const op_list& ops, const bj::value* v) noexcept {
+    for (const auto& o : ops) {
+        if (!o->test_one(v)) return false;
+    }
+    return true;
+}
+
+/// Operators that compare single values (CRTP, so `on_value` inlines): a leaf array passes when
+/// the array itself or any of its elements does; a missing field passes only if `on_missing()`.
+template <class Derived>
 struct element_op : op {
-    virtual bool on_value(const bj::value& v) const noexcept = 0;
-    virtual bool on_missing() const noexcept { return false; }
-    bool test(const bj::value* root, std::span<const path_segment> path) const noexcept final {
-        return any_value(root, path, [this](const bj::value* v) {
-            if (v == nullptr) return on_missing();
-            if (on_value(*v)) return true;
-            if (const auto* array = v->if_array()) {
-                for (const auto& e : *array) {
-                    if (on_value(e)) return true;
-                }
+    bool on_missing() const noexcept { return false; }
+    bool test_one(const bj::value* v) const noexcept final {
+        const auto& self = static_cast<const Derived&>(*this);
+        if (v == nullptr) return self.on_missing();
+        if (self.on_value(*v)) return true;
+        if (const auto* array = v->if_array()) {
+            for (const auto& e : *array) {
+                if (self.on_value(e)) return true;
             }
-            return false;
-        });
+        }
+        return false;
     }
 };
 
-struct eq_op final : element_op {
+/// Equality with a fast path for the common string-to-string case.
+inline bool equal_fast(const bj::value& v, const bj::value& expected) noexcept {
+    if (v.kind() == bj::kind::string && expected.kind() == bj::kind::string) {
+        std::string_view a = v.get_string(), b = expected.get_string();
+        return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size()) == 0;
+    }
+    return equal(v, expected);
+}
+
+struct eq_op final : element_op<eq_op> {
     bj::value expected;
     explicit eq_op(bj::value v) : expected(std::move(v)) {}
-    bool on_value(const bj::value& v) const noexcept override { return equal(v, expected); }
-    bool on_missing() const noexcept override { return expected.is_null(); }
+    bool on_value(const bj::value& v) const noexcept { return equal_fast(v, expected); }
+    bool on_missing() const noexcept { return expected.is_null(); }
 };
 
 enum class comparison { gt, gte, lt, lte };
 
-struct compare_op final : element_op {
+struct compare_op final : element_op<compare_op> {
     bj::value bound;
     comparison how;
     compare_op(bj::value b, comparison c) : bound(std::move(b)), how(c) {}
-    bool on_value(const bj::value& v) const noexcept override {
-        if (bracket_of(v) != bracket_of(bound)) return false;
-        int c = compare(v, bound);
+    bool on_value(const bj::value& v) const noexcept {
+        int c;
+        if (v.is_double() && bound.is_double()) {
+            double a = v.get_double(), b = bound.get_double();
+            c = a < b ? -1 : (b < a ? 1 : 0);
+        } else if (v.is_int64() && bound.is_int64()) {
+            auto a = v.get_int64(), b = bound.get_int64();
+            c = a < b ? -1 : (b < a ? 1 : 0);
+        } else if (bracket_of(v) != bracket_of(bound)) {
+            return false;
+        } else {
+            c = compare(v, bound);
+        }
         switch (how) {
             case comparison::gt: return c > 0;
             case comparison::gte: return c >= 0;
@@ -88,40 +120,102 @@ struct compare_op final : element_op {
         }
         return false;
     }
-    bool on_missing() const noexcept override {
+    bool on_missing() const noexcept {
         return bound.is_null() && (how == comparison::gte || how == comparison::lte);
     }
 };
 
-struct regex_op final : element_op {
+bool is_ascii(std::string_view s) noexcept {
+    for (char c : s) {
+        if (static_cast<unsigned char>(c) >= 0x80) return false;
+    }
+    return true;
+}
+
+char ascii_lower(char c) noexcept { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+
+bool ascii_iequal(std::string_view a, std::string_view b) noexcept {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
+    }
+    return true;
+}
+
+/// $regex on RE2, with a shortcut for the patterns that are a literal prefix (`^abc`) or a literal
+/// (`abc`): those are answered by comparing bytes, falling back to RE2 where case folding could
+/// involve non-ASCII text.
+struct regex_op final : element_op<regex_op> {
+    enum class shortcut { none, prefix, contains };
     std::unique_ptr<RE2> re;
-    explicit regex_op(std::unique_ptr<RE2> r) : re(std::move(r)) {}
-    bool on_value(const bj::value& v) const noexcept override {
-        const auto* s = v.if_string();
-        return s != nullptr && RE2::PartialMatch(re2::StringPiece(s->data(), s->size()), *re);
+    shortcut fast = shortcut::none;
+    bool case_insensitive = false;
+    std::string literal;  // lower-cased when case_insensitive
+
+    regex_op(std::unique_ptr<RE2> r, std::string_view pattern, bool icase, bool multiline, bool extended)
+        : re(std::move(r)), case_insensitive(icase) {
+        if (multiline || extended) return;
+        bool anchored = !pattern.empty() && pattern.front() == '^';
+        std::string_view body = anchored ? pattern.substr(1) : pattern;
+        if (body.empty()) return;
+        for (char c : body) {
+            if (!std::isalnum(static_cast<unsigned char>(c)) && std::string_view(" _-:,'\"/@#%&=<>!~;").find(c) == std::string_view::npos)
+                return;
+        }
+        literal = body;
+        if (icase) {
+            for (char& c : literal) c = ascii_lower(c);
+        }
+        fast = anchored ? shortcut::prefix : shortcut::contains;
+    }
+
+    bool slow(std::string_view s) const noexcept { return RE2::PartialMatch(re2::StringPiece(s.data(), s.size()), *re); }
+
+    bool on_value(const bj::value& v) const noexcept {
+        const auto* str = v.if_string();
+        if (str == nullptr) return false;
+        std::string_view s = *str;
+        switch (fast) {
+            case shortcut::none: return slow(s);
+            case shortcut::prefix: {
+                if (s.size() < literal.size()) return false;
+                std::string_view head = s.substr(0, literal.size());
+                if (!case_insensitive) return head == literal;
+                return is_ascii(head) ? ascii_iequal(head, literal) : slow(s);
+            }
+            case shortcut::contains: {
+                if (!case_insensitive) return s.find(literal) != std::string_view::npos;
+                if (!is_ascii(s)) return slow(s);
+                for (std::size_t i = 0; i + literal.size() <= s.size(); ++i) {
+                    if (ascii_iequal(s.substr(i, literal.size()), literal)) return true;
+                }
+                return false;
+            }
+        }
+        return false;
     }
 };
 
-struct in_op final : element_op {
+struct in_op final : element_op<in_op> {
     std::vector<bj::value> values;
     std::vector<std::unique_ptr<regex_op>> regexes;
     bool has_null = false;
-    bool on_value(const bj::value& v) const noexcept override {
+    bool on_value(const bj::value& v) const noexcept {
         for (const auto& candidate : values) {
-            if (equal(v, candidate)) return true;
+            if (equal_fast(v, candidate)) return true;
         }
         for (const auto& r : regexes) {
             if (r->on_value(v)) return true;
         }
         return false;
     }
-    bool on_missing() const noexcept override { return has_null; }
+    bool on_missing() const noexcept { return has_null; }
 };
 
-struct mod_op final : element_op {
+struct mod_op final : element_op<mod_op> {
     std::int64_t divisor, remainder;
     mod_op(std::int64_t d, std::int64_t r) : divisor(d), remainder(r) {}
-    bool on_value(const bj::value& v) const noexcept override {
+    bool on_value(const bj::value& v) const noexcept {
         std::int64_t n;
         if (v.is_int64()) {
             n = v.get_int64();
@@ -139,7 +233,7 @@ struct mod_op final : element_op {
     }
 };
 
-struct type_op final : element_op {
+struct type_op final : element_op<type_op> {
     std::vector<int> codes;  // BSON type numbers; 0 stands for the alias "number"
     static int code_of(const bj::value& v) noexcept {
         switch (v.kind()) {
@@ -157,7 +251,7 @@ struct type_op final : element_op {
         }
         return -2;
     }
-    bool on_value(const bj::value& v) const noexcept override {
+    bool on_value(const bj::value& v) const noexcept {
         int code = code_of(v);
         for (int c : codes) {
             if (c == code || (c == 0 && v.is_number())) return true;
@@ -167,24 +261,21 @@ struct type_op final : element_op {
 };
 
 struct exists_op final : op {
-    bool test(const bj::value* root, std::span<const path_segment> path) const noexcept override {
-        return any_value(root, path, [](const bj::value* v) { return v != nullptr; });
-    }
+    bool test_one(const bj::value* v) const noexcept override { return v != nullptr; }
 };
 
 struct size_op final : op {
     std::size_t size;
     explicit size_op(std::size_t n) : size(n) {}
-    bool test(const bj::value* root, std::span<const path_segment> path) const noexcept override {
-        return any_value(root, path, [this](const bj::value* v) {
-            return v != nullptr && v->is_array() && v->get_array().size() == size;
-        });
+    bool test_one(const bj::value* v) const noexcept override {
+        return v != nullptr && v->is_array() && v->get_array().size() == size;
     }
 };
 
 struct not_op final : op {
     op_list inner;
     explicit not_op(op_list ops) : inner(std::move(ops)) {}
+    bool test_one(const bj::value* v) const noexcept override { return !all_pass_one(inner, v); }
     bool test(const bj::value* root, std::span<const path_segment> path) const noexcept override {
         return !all_pass(inner, root, path);
     }
@@ -196,19 +287,18 @@ struct elem_match_op final : op {
     std::unique_ptr<detail::node> query;  // document form
     op_list ops;                          // operator form
     bool element_matches(const bj::value& e) const noexcept;
-    bool test(const bj::value* root, std::span<const path_segment> path) const noexcept override {
-        return any_value(root, path, [this](const bj::value* v) {
-            if (v == nullptr || !v->is_array()) return false;
-            for (const auto& e : v->get_array()) {
-                if (element_matches(e)) return true;
-            }
-            return false;
-        });
+    bool test_one(const bj::value* v) const noexcept override {
+        if (v == nullptr || !v->is_array()) return false;
+        for (const auto& e : v->get_array()) {
+            if (element_matches(e)) return true;
+        }
+        return false;
     }
 };
 
 struct all_op final : op {
     op_list items;  // every item must pass; an empty $all matches nothing
+    bool test_one(const bj::value* v) const noexcept override { return !items.empty() && all_pass_one(items, v); }
     bool test(const bj::value* root, std::span<const path_segment> path) const noexcept override {
         return !items.empty() && all_pass(items, root, path);
     }
@@ -257,14 +347,30 @@ struct field_node final : node {
     field_path path;
     op_list ops;
     explicit field_node(std::string_view p) : path(p) {}
-    bool matches(const bj::value& doc) const noexcept override { return all_pass(ops, &doc, path.segments()); }
+    bool matches(const bj::value& doc) const noexcept override {
+        // Most paths reach one value (no array on the way): resolve it once for all operators.
+        const bj::value* v = &doc;
+        for (const auto& seg : path.segments()) {
+            if (const auto* object = v->if_object()) {
+                v = find_member(*object, seg.key);
+            } else if (const auto* array = v->if_array(); array && seg.is_index) {
+                v = seg.index < array->size() ? &(*array)[seg.index] : nullptr;
+            } else if (array) {
+                return all_pass(ops, &doc, path.segments());
+            } else {
+                v = nullptr;
+            }
+            if (v == nullptr) break;
+        }
+        return all_pass_one(ops, v);
+    }
 };
 
 }  // namespace
 
 bool elem_match_op::element_matches(const bj::value& e) const noexcept {
     if (query) return e.is_object() && query->matches(e);
-    return all_pass(ops, &e, {});
+    return all_pass_one(ops, &e);
 }
 
 // ----- compiler ----------------------------------------------------------------------------------
@@ -360,22 +466,23 @@ std::unique_ptr<regex_op> compile_regex(const bj::value& pattern, const bj::valu
     RE2::Options re_options;
     re_options.set_log_errors(false);
     std::string prefix;
+    bool icase = false, multiline = false, extended = false;
     if (options != nullptr) {
         const auto* o = options->if_string();
         if (o == nullptr) fail("$options in " + at + " needs a string, got " + show(*options));
         for (char flag : *o) {
             switch (flag) {
-                case 'i': re_options.set_case_sensitive(false); break;
-                case 'm': prefix = "(?m)"; break;
+                case 'i': re_options.set_case_sensitive(false), icase = true; break;
+                case 'm': prefix = "(?m)", multiline = true; break;
                 case 's': re_options.set_dot_nl(true); break;
-                case 'x': source = strip_extended(source); break;
+                case 'x': source = strip_extended(source), extended = true; break;
                 default: fail("$options in " + at + ": unsupported flag '" + std::string(1, flag) + "'");
             }
         }
     }
     auto re = std::make_unique<RE2>(prefix + source, re_options);
     if (!re->ok()) fail("$regex in " + at + " does not compile: " + re->error());
-    return std::make_unique<regex_op>(std::move(re));
+    return std::make_unique<regex_op>(std::move(re), source, icase, multiline, extended);
 }
 
 class compiler {
@@ -415,6 +522,7 @@ public:
             field->ops = operators(operand, field->path.segments());
             all->children.push_back(std::move(field));
         }
+        merge_same_paths(*all);
         if (all->children.size() == 1) return std::move(all->children.front());
         return all;
     }
@@ -448,6 +556,26 @@ public:
     }
 
 private:
+    /// `{"a": {"$gt": 1}, "$and": [{"a": {"$lt": 5}}]}`: one field node per path, so the path is
+    /// resolved once per document.
+    static void merge_same_paths(and_node& all) {
+        std::vector<std::unique_ptr<node>> kept;
+        for (auto& child : all.children) {
+            auto* field = dynamic_cast<field_node*>(child.get());
+            field_node* same = nullptr;
+            for (auto& k : kept) {
+                auto* f = dynamic_cast<field_node*>(k.get());
+                if (field && f && f->path.text() == field->path.text()) same = f;
+            }
+            if (same != nullptr) {
+                for (auto& o : field->ops) same->ops.push_back(std::move(o));
+            } else {
+                kept.push_back(std::move(child));
+            }
+        }
+        all.children = std::move(kept);
+    }
+
     std::unique_ptr<op> single(const std::string& name, const bj::value& v, std::span<const path_segment> path,
                                const std::string& at) {
         if (name == "$eq") return std::make_unique<eq_op>(v);
@@ -605,6 +733,13 @@ void collect_constraints(const node* root, std::vector<field_constraint>& out) {
             }
         }
         if (!has_equals && has_range) out.push_back(std::move(range));
+    }
+    // A lone equality or $in on one field is the whole filter.
+    if (const auto* f = dynamic_cast<const field_node*>(root); f && f->ops.size() == 1 && out.size() == 1 &&
+                                                               out.front().type == field_constraint::kind::equals &&
+                                                               (dynamic_cast<const eq_op*>(f->ops.front().get()) ||
+                                                                dynamic_cast<const in_op*>(f->ops.front().get()))) {
+        out.front().whole_filter = true;
     }
 }
 

@@ -2,6 +2,7 @@
 #include <sluice/registry/subscription_index.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 namespace sluice::registry {
@@ -84,13 +85,14 @@ void subscription_index::add(subscription_id id, std::string channel, std::optio
     } else {
         slot = static_cast<std::uint32_t>(entries_.size());
         entries_.emplace_back();
+        hot_.emplace_back();
     }
     entry& e = entries_[slot];
     e = entry{};
     e.id = id;
     e.channel = std::move(channel);
     e.filter = std::move(filter);
-    e.seen = epoch_;
+    hot_[slot] = hot{epoch_, id, 0, false};
     by_id_.emplace(id, slot);
     bucket& b = buckets_[e.channel];
     ++b.count;
@@ -123,6 +125,10 @@ void subscription_index::index_filtered(bucket& b, std::uint32_t slot) {
         if (it == b.equalities.end()) it = b.equalities.insert(b.equalities.end(), {*best->path, {}});
         e.where = entry::place::equals;
         e.path_slot = static_cast<std::size_t>(it - b.equalities.begin());
+        // Strings and booleans are keyed exactly; numbers through doubles, which may collide.
+        hot_[slot].exact = best->whole_filter && std::all_of(best->values.begin(), best->values.end(), [](const bj::value& v) {
+            return v.is_string() || v.is_bool();
+        });
         for (const auto& v : best->values) {
             key_of(v, key_);
             if (std::find(e.keys.begin(), e.keys.end(), key_) != e.keys.end()) continue;
@@ -133,9 +139,16 @@ void subscription_index::index_filtered(bucket& b, std::uint32_t slot) {
     }
     auto it = std::find_if(b.ranges.begin(), b.ranges.end(),
                            [&](const range_index& x) { return x.path.text() == best->path->text(); });
-    if (it == b.ranges.end()) it = b.ranges.insert(b.ranges.end(), {*best->path, {}, {}});
+    if (it == b.ranges.end()) it = b.ranges.insert(b.ranges.end(), {*best->path, {}, {}, {}});
     e.path_slot = static_cast<std::size_t>(it - b.ranges.begin());
-    if (best->low > -std::numeric_limits<double>::infinity() || best->high == std::numeric_limits<double>::infinity()) {
+    constexpr double infinity = std::numeric_limits<double>::infinity();
+    if (best->low > -infinity && best->high < infinity) {
+        e.where = entry::place::range_bounded;
+        e.bound = best->low;
+        double width = best->high - best->low;
+        e.width_class = width > 0 ? std::ilogb(width) : std::numeric_limits<int>::min();
+        it->bounded[e.width_class].emplace(e.bound, slot);
+    } else if (best->low > -infinity || best->high == infinity) {
         e.where = entry::place::range_low;
         e.bound = best->low;
         it->by_low.emplace(e.bound, slot);
@@ -168,6 +181,13 @@ bool subscription_index::remove(subscription_id id) {
         }
         case entry::place::range_low: erase_value(b.ranges[e.path_slot].by_low, e.bound, slot); break;
         case entry::place::range_high: erase_value(b.ranges[e.path_slot].by_high, e.bound, slot); break;
+        case entry::place::range_bounded: {
+            auto& classes = b.ranges[e.path_slot].bounded;
+            auto cit = classes.find(e.width_class);
+            erase_value(cit->second, e.bound, slot);
+            if (cit->second.empty()) classes.erase(cit);
+            break;
+        }
     }
     if (--b.count == 0) buckets_.erase(bit);
     e = entry{};
@@ -175,67 +195,89 @@ bool subscription_index::remove(subscription_id id) {
     return true;
 }
 
-void subscription_index::consider(std::uint32_t slot, std::uint32_t channel_index, const bj::value* before,
-                                  const bj::value* after, std::vector<match>& out) {
-    entry& e = entries_[slot];
-    if (e.seen == epoch_) return;
-    e.seen = epoch_;
-    bool was = before != nullptr && (!e.filter || e.filter->matches(*before));
-    bool is = after != nullptr && (!e.filter || e.filter->matches(*after));
-    change_kind kind;
-    if (before == nullptr) {
-        if (!is) return;
-        kind = change_kind::created;
-    } else if (after == nullptr) {
-        if (!was) return;
-        kind = change_kind::deleted;
-    } else if (was && is) {
-        kind = change_kind::updated;
-    } else if (is) {
-        kind = change_kind::entered;
-    } else if (was) {
-        kind = change_kind::left;
-    } else {
-        return;
+void subscription_index::reach(std::uint32_t slot, std::uint8_t flag) {
+    hot& h = hot_[slot];
+    if (h.seen != epoch_) {
+        h.seen = epoch_;
+        h.flags = 0;
+        candidates_.push_back(slot);
     }
-    out.push_back({e.id, kind, channel_index});
+    h.flags |= h.exact ? flag : evaluate;
+}
+
+void subscription_index::resolve(std::uint32_t channel_index, const bj::value* before, const bj::value* after,
+                                 std::vector<match>& out) {
+    for (auto slot : candidates_) {
+        const hot& h = hot_[slot];
+        bool was, is;
+        if (h.flags & evaluate) {
+            const auto& f = entries_[slot].filter;
+            was = before != nullptr && (!f || f->matches(*before));
+            is = after != nullptr && (!f || f->matches(*after));
+        } else {
+            was = h.flags & matched_before;
+            is = h.flags & matched_after;
+        }
+        change_kind kind;
+        if (before == nullptr) {
+            if (!is) continue;
+            kind = change_kind::created;
+        } else if (after == nullptr) {
+            if (!was) continue;
+            kind = change_kind::deleted;
+        } else if (was && is) {
+            kind = change_kind::updated;
+        } else if (is) {
+            kind = change_kind::entered;
+        } else if (was) {
+            kind = change_kind::left;
+        } else {
+            continue;
+        }
+        out.push_back({h.id, kind, channel_index});
+    }
+    candidates_.clear();
 }
 
 void subscription_index::find(std::span<const std::string> channels, const bj::value* before, const bj::value* after,
                               std::vector<match>& out) {
     ++epoch_;
     const bj::value* images[2] = {before, after};
+    const std::uint8_t image_flags[2] = {matched_before, matched_after};
     for (std::uint32_t ci = 0; ci < channels.size(); ++ci) {
         auto bit = buckets_.find(channels[ci]);
         if (bit == buckets_.end()) continue;
         bucket& b = bit->second;
-        for (auto slot : b.unfiltered) consider(slot, ci, before, after, out);
-        for (auto slot : b.scan) consider(slot, ci, before, after, out);
-        for (const auto& index : b.equalities) {
-            for (const auto* image : images) {
-                if (image == nullptr) continue;
-                for_each_scalar(*image, index.path, [&](const bj::value& v) {
+        for (auto slot : b.unfiltered) reach(slot, evaluate);
+        for (auto slot : b.scan) reach(slot, evaluate);
+        for (int image = 0; image < 2; ++image) {
+            if (images[image] == nullptr) continue;
+            for (const auto& index : b.equalities) {
+                for_each_scalar(*images[image], index.path, [&](const bj::value& v) {
                     key_of(v, key_);
                     if (key_.empty()) return;
                     auto it = index.by_value.find(key_);
                     if (it == index.by_value.end()) return;
-                    for (auto slot : it->second) consider(slot, ci, before, after, out);
+                    for (auto slot : it->second) reach(slot, image_flags[image]);
                 });
             }
-        }
-        for (const auto& index : b.ranges) {
-            for (const auto* image : images) {
-                if (image == nullptr) continue;
-                for_each_scalar(*image, index.path, [&](const bj::value& v) {
+            for (const auto& index : b.ranges) {
+                for_each_scalar(*images[image], index.path, [&](const bj::value& v) {
                     if (!v.is_number()) return;
                     double x = static_cast<double>(json::number_of(v));
                     for (auto it = index.by_low.begin(), end = index.by_low.upper_bound(x); it != end; ++it)
-                        consider(it->second, ci, before, after, out);
+                        reach(it->second, evaluate);
                     for (auto it = index.by_high.lower_bound(x); it != index.by_high.end(); ++it)
-                        consider(it->second, ci, before, after, out);
+                        reach(it->second, evaluate);
+                    for (const auto& [width_class, by_low] : index.bounded) {
+                        double reach_back = width_class == std::numeric_limits<int>::min() ? 0 : std::ldexp(1.0, width_class + 1);
+                        for (auto it = by_low.lower_bound(x - reach_back), end = by_low.upper_bound(x); it != end; ++it)
+                            reach(it->second, evaluate);
+                    }
                 });
             }
         }
+        resolve(ci, before, after, out);
     }
 }
 

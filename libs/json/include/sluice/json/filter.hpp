@@ -33,6 +33,8 @@ struct field_constraint {
     /// kind::range: the field holds a number in [low, high] (open ends given by the flags).
     double low = -std::numeric_limits<double>::infinity();
     double high = std::numeric_limits<double>::infinity();
+    /// The filter is this one condition and nothing else (for `equals`: a single `$eq`/`$in`).
+    bool whole_filter = false;
 };
 
 /// A compiled query. Immutable and cheap to copy (shared); safe to use from many threads.

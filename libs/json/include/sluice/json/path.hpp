@@ -3,6 +3,7 @@
 #include <boost/json/value.hpp>
 
 #include <cstddef>
+#include <cstring>
 #include <span>
 #include <string>
 #include <string_view>
@@ -29,6 +30,21 @@ private:
     std::vector<path_segment> segments_;
 };
 
+/// The member `key` of `object`, or nullptr. Faster than `object::find` for the small objects
+/// documents are made of: it compares lengths and first bytes before calling memcmp.
+inline const boost::json::value* find_member(const boost::json::object& object, std::string_view key) noexcept {
+    if (object.size() > 16) {
+        auto it = object.find(key);
+        return it == object.end() ? nullptr : &it->value();
+    }
+    for (const auto& member : object) {
+        std::string_view k = member.key();
+        if (k.size() == key.size() && (k.empty() || (k.front() == key.front() && std::memcmp(k.data(), key.data(), k.size()) == 0)))
+            return &member.value();
+    }
+    return nullptr;
+}
+
 /// Calls `fn(const boost::json::value*)` for each value the path reaches in `root`, following
 /// MongoDB: an array met before the last segment is traversed element by element (objects inside
 /// it continue the path; a numeric segment indexes the array instead), and a branch where the
@@ -39,8 +55,7 @@ bool any_value(const boost::json::value* root, std::span<const path_segment> pat
     if (path.empty() || root == nullptr) return fn(root);
     const path_segment& seg = path.front();
     if (const auto* object = root->if_object()) {
-        auto it = object->find(seg.key);
-        return any_value(it == object->end() ? nullptr : &it->value(), path.subspan(1), fn);
+        return any_value(find_member(*object, seg.key), path.subspan(1), fn);
     }
     if (const auto* array = root->if_array()) {
         if (seg.is_index) {

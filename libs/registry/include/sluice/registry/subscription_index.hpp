@@ -54,21 +54,26 @@ private:
         subscription_id id = 0;
         std::string channel;
         std::optional<json::filter> filter;
-        std::uint64_t seen = 0;  // last `find` that considered it
         // Where it is indexed inside its channel, for removal.
-        enum class place { unfiltered, scan, equals, range_low, range_high } where = place::unfiltered;
+        enum class place { unfiltered, scan, equals, range_low, range_high, range_bounded } where = place::unfiltered;
         std::size_t path_slot = 0;
         std::vector<std::string> keys;
         double bound = 0;
+        int width_class = 0;
     };
     struct equality_index {
         json::field_path path;
         std::unordered_map<std::string, std::vector<std::uint32_t>> by_value;
     };
+    /// Numeric ranges on one path. One-sided ranges are ordered by their bound, so the candidates
+    /// for a value x are a prefix (low <= x) or a suffix (high >= x). Two-sided ranges are grouped
+    /// by width class (widths in [2^k, 2^k+1)) and ordered by low: for x only lows within
+    /// [x - 2^k+1, x] are candidates, and at least half of those contain x.
     struct range_index {
         json::field_path path;
-        std::multimap<double, std::uint32_t> by_low;   // filters with a lower bound: candidates have low <= x
-        std::multimap<double, std::uint32_t> by_high;  // filters with only an upper bound: high >= x
+        std::multimap<double, std::uint32_t> by_low;
+        std::multimap<double, std::uint32_t> by_high;
+        std::map<int, std::multimap<double, std::uint32_t>> bounded;
     };
     struct bucket {
         std::vector<std::uint32_t> unfiltered;
@@ -78,12 +83,24 @@ private:
         std::size_t count = 0;
     };
 
-    void consider(std::uint32_t slot, std::uint32_t channel_index, const boost::json::value* before,
-                  const boost::json::value* after, std::vector<match>& out);
+    /// What `find` touches for every candidate, kept apart from `entry` for cache locality.
+    struct hot {
+        std::uint64_t seen = 0;  // the last `find` that reached it
+        subscription_id id = 0;
+        std::uint8_t flags = 0;  // matched_before | matched_after | evaluate
+        bool exact = false;      // its index key is the whole filter: no evaluation needed
+    };
+    static constexpr std::uint8_t matched_before = 1, matched_after = 2, evaluate = 4;
+
+    void reach(std::uint32_t slot, std::uint8_t flag);
+    void resolve(std::uint32_t channel_index, const boost::json::value* before, const boost::json::value* after,
+                 std::vector<match>& out);
     void index_filtered(bucket& b, std::uint32_t slot);
     static void key_of(const boost::json::value& v, std::string& key);
 
     std::vector<entry> entries_;
+    std::vector<hot> hot_;
+    std::vector<std::uint32_t> candidates_;  // scratch of `find`
     std::vector<std::uint32_t> free_;
     std::unordered_map<subscription_id, std::uint32_t> by_id_;
     std::unordered_map<std::string, bucket> buckets_;
