@@ -1,0 +1,207 @@
+#include <sluice/config/config.hpp>
+
+#include <toml++/toml.h>
+
+#include <charconv>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+namespace sluice::config {
+
+namespace {
+
+[[noreturn]] void bad(const std::string& key, const std::string& why) { throw config_error("config key '" + key + "': " + why); }
+
+std::string read_file(const std::string& path, const std::string& key) {
+    std::ifstream in(path);
+    if (!in) bad(key, "cannot read file " + path);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+
+std::string as_string(const toml::node& n, const std::string& key) {
+    if (auto v = n.value<std::string>()) return *v;
+    bad(key, "must be a string");
+}
+
+std::int64_t as_positive(const toml::node& n, const std::string& key) {
+    auto v = n.value<std::int64_t>();
+    if (!v || *v <= 0) bad(key, "must be a positive integer");
+    return *v;
+}
+
+std::int64_t parse_positive(const std::string& text, const std::string& key) {
+    std::int64_t v = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (ec != std::errc() || end != text.data() + text.size() || v <= 0) bad(key, "must be a positive integer, got '" + text + "'");
+    return v;
+}
+
+void check_choice(const std::string& value, std::initializer_list<const char*> choices, const std::string& key) {
+    std::string list;
+    for (const char* c : choices) {
+        if (value == c) return;
+        list += list.empty() ? c : std::string(", ") + c;
+    }
+    bad(key, "must be one of " + list + ", got '" + value + "'");
+}
+
+/// Sets one scalar key from its text form (environment) or its TOML node (file).
+void set_scalar(config& c, const std::string& key, const toml::node* node, const std::string* text) {
+    auto str = [&] { return node ? as_string(*node, key) : *text; };
+    auto num = [&] { return node ? as_positive(*node, key) : parse_positive(*text, key); };
+    if (key == "listen") {
+        c.listen = str();
+    } else if (key == "data") {
+        c.data_dir = str();
+    } else if (key == "log_format") {
+        c.log_format = str();
+        check_choice(c.log_format, {"text", "json"}, key);
+    } else if (key == "log_level") {
+        c.log_level = str();
+        check_choice(c.log_level, {"trace", "debug", "info", "warn", "error"}, key);
+    } else if (key == "limits.max_body_bytes") {
+        c.limits.max_body_bytes = static_cast<std::size_t>(num());
+    } else if (key == "limits.send_queue_bytes") {
+        c.limits.send_queue_bytes = static_cast<std::size_t>(num());
+    } else if (key == "limits.resume_backlog") {
+        c.limits.resume_backlog = static_cast<std::size_t>(num());
+    } else if (key == "limits.grace_period_seconds") {
+        c.limits.grace_period = std::chrono::seconds(num());
+    } else if (key == "limits.wait_timeout_ms") {
+        c.limits.wait_timeout = std::chrono::milliseconds(num());
+    } else {
+        bad(key, "unknown key");
+    }
+}
+
+const char* const scalar_keys[] = {"listen", "data", "log_format", "log_level", "limits.max_body_bytes",
+                                   "limits.send_queue_bytes", "limits.resume_backlog",
+                                   "limits.grace_period_seconds", "limits.wait_timeout_ms"};
+
+app_config read_app(const std::string& name, const toml::table& t) {
+    app_config app{name, {}, {}, {}};
+    const std::string prefix = "apps." + name + ".";
+    for (const auto& [k, v] : t) {
+        std::string key = prefix + std::string(k.str());
+        if (k == "secret") {
+            app.secret = as_string(v, key);
+            if (app.secret.size() < 16) bad(key, "must be at least 16 characters");
+        } else if (k == "public_key") {
+            app.public_key = as_string(v, key);
+        } else if (k == "public_key_file") {
+            app.public_key = read_file(as_string(v, key), key);
+        } else if (k == "models") {
+            const auto* models = v.as_table();
+            if (!models) bad(key, "must be a table of models");
+            for (const auto& [model, settings] : *models) {
+                std::string model_key = key + "." + std::string(model.str());
+                const auto* s = settings.as_table();
+                if (!s) bad(model_key, "must be a table");
+                for (const auto& [mk, mv] : *s) {
+                    std::string setting_key = model_key + "." + std::string(mk.str());
+                    if (mk != "access") bad(setting_key, "unknown key");
+                    auto a = as_string(mv, setting_key);
+                    check_choice(a, {"app", "owner"}, setting_key);
+                    app.models[std::string(model.str())] = a == "owner" ? access::owner : access::app;
+                }
+            }
+        } else {
+            bad(key, "unknown key");
+        }
+    }
+    if (app.secret.empty() == app.public_key.empty()) bad("apps." + name, "needs exactly one of secret, public_key, public_key_file");
+    if (!app.public_key.empty() && app.public_key.find("-----BEGIN PUBLIC KEY-----") == std::string::npos)
+        bad("apps." + name + ".public_key", "must be a PEM public key");
+    return app;
+}
+
+}  // namespace
+
+std::pair<std::string, std::uint16_t> config::listen_endpoint() const {
+    auto colon = listen.rfind(':');
+    if (colon == std::string::npos || colon == 0) bad("listen", "must be HOST:PORT, got '" + listen + "'");
+    std::string port_text = listen.substr(colon + 1);
+    unsigned port = 0;
+    auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+    if (ec != std::errc() || end != port_text.data() + port_text.size() || port > 65535)
+        bad("listen", "bad port in '" + listen + "'");
+    return {listen.substr(0, colon), static_cast<std::uint16_t>(port)};
+}
+
+config load(const std::string& path) {
+    config c;
+    if (!path.empty()) {
+        toml::table root;
+        try {
+            root = toml::parse_file(path);
+        } catch (const toml::parse_error& e) {
+            std::ostringstream where;
+            where << e.source().begin;
+            throw config_error("config file " + path + ": " + std::string(e.description()) + " at " + where.str());
+        }
+        for (const auto& [k, v] : root) {
+            std::string key(k.str());
+            if (key == "apps") {
+                const auto* apps = v.as_table();
+                if (!apps) bad(key, "must be a table of apps");
+                for (const auto& [name, app] : *apps) {
+                    const auto* t = app.as_table();
+                    if (!t) bad("apps." + std::string(name.str()), "must be a table");
+                    c.apps[std::string(name.str())] = read_app(std::string(name.str()), *t);
+                }
+            } else if (key == "limits") {
+                const auto* limits = v.as_table();
+                if (!limits) bad(key, "must be a table");
+                for (const auto& [lk, lv] : *limits) set_scalar(c, "limits." + std::string(lk.str()), &lv, nullptr);
+            } else {
+                set_scalar(c, key, &v, nullptr);
+            }
+        }
+    }
+    for (const char* key : scalar_keys) {
+        std::string env = "SLUICE_";
+        for (const char* p = key; *p; ++p) env += *p == '.' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(*p)));
+        if (const char* value = std::getenv(env.c_str())) {
+            std::string text(value);
+            try {
+                set_scalar(c, key, nullptr, &text);
+            } catch (const config_error& e) {
+                throw config_error(std::string(e.what()) + " (from " + env + ")");
+            }
+        }
+    }
+    c.listen_endpoint();
+    return c;
+}
+
+std::string demo_secret(const std::string& data_dir) {
+    namespace fs = std::filesystem;
+    fs::path file = fs::path(data_dir) / "demo.secret";
+    if (fs::exists(file)) {
+        std::ifstream in(file);
+        std::string secret;
+        std::getline(in, secret);
+        if (secret.size() >= 16) return secret;
+    }
+    fs::create_directories(data_dir);
+    std::random_device rd;
+    static const char alphabet[] = "0123456789abcdef";
+    std::string secret;
+    for (int i = 0; i < 64; ++i) secret += alphabet[rd() % 16];
+    fs::path tmp = file;
+    tmp += ".tmp";
+    {
+        std::ofstream out(tmp, std::ios::trunc);
+        out << secret << "\n";
+    }
+    fs::permissions(tmp, fs::perms::owner_read | fs::perms::owner_write);
+    fs::rename(tmp, file);
+    return secret;
+}
+
+}  // namespace sluice::config

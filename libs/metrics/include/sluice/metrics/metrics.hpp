@@ -1,0 +1,58 @@
+#pragma once
+/// Prometheus metrics (DESIGN.md §9): per stage consumed, acked, retried, dead-lettered, in-flight
+/// and lag; per transport connections, sent and dropped. Served as text by `/metrics`.
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+namespace sluice::metrics {
+
+struct stage_metrics {
+    prometheus::Counter& consumed;
+    prometheus::Counter& acked;
+    prometheus::Counter& retried;
+    prometheus::Counter& dead_lettered;
+    prometheus::Gauge& in_flight;
+    prometheus::Gauge& lag;  ///< messages waiting in the stage's queue
+};
+
+struct transport_metrics {
+    prometheus::Gauge& connections;
+    prometheus::Counter& sent;
+    prometheus::Counter& dropped;  ///< frames not delivered (socket closed as too slow, send failed)
+};
+
+class metrics {
+public:
+    metrics();
+    stage_metrics& stage(const std::string& name);
+    transport_metrics& transport(const std::string& name);
+    /// Runs before each scrape (to refresh gauges such as lag).
+    void on_scrape(std::function<void()> refresh);
+    /// The Prometheus text exposition of every metric.
+    std::string scrape();
+
+private:
+    std::shared_ptr<prometheus::Registry> registry_;
+    prometheus::Family<prometheus::Counter>& consumed_;
+    prometheus::Family<prometheus::Counter>& acked_;
+    prometheus::Family<prometheus::Counter>& retried_;
+    prometheus::Family<prometheus::Counter>& dead_lettered_;
+    prometheus::Family<prometheus::Gauge>& in_flight_;
+    prometheus::Family<prometheus::Gauge>& lag_;
+    prometheus::Family<prometheus::Gauge>& connections_;
+    prometheus::Family<prometheus::Counter>& sent_;
+    prometheus::Family<prometheus::Counter>& dropped_;
+    std::mutex mutex_;
+    std::map<std::string, std::unique_ptr<stage_metrics>> stages_;
+    std::map<std::string, std::unique_ptr<transport_metrics>> transports_;
+    std::vector<std::function<void()>> refreshers_;
+};
+
+}  // namespace sluice::metrics

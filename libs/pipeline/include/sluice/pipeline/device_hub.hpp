@@ -1,0 +1,87 @@
+#pragma once
+/// Devices and their ordered, resumable message streams (DESIGN.md §6 "Devices").
+///
+/// Every frame delivered to a device gets the next sequence number of that device. The last
+/// `backlog` frames of each device are kept (in memory, and in a SQLite log that survives restarts)
+/// so a device that reconnects within the grace period with `resume_from` gets what it missed, in
+/// order; when what it missed is no longer kept it is told to resync. Frames are serialized once:
+/// a frame is a shared head `{"event":..,"data":..,"seq":` completed per device with `N}`.
+/// Thread-safe.
+#include <sluice/metrics/metrics.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace sluice::pipeline {
+
+using frame_head = std::shared_ptr<const std::string>;
+
+/// One open connection of a device (a WebSocket). Implementations are thread-safe and never block:
+/// `send` queues, and a connection that cannot keep up closes itself.
+class connection {
+public:
+    virtual ~connection() = default;
+    virtual void send(frame_head head, std::uint64_t seq) = 0;
+    virtual void close(std::uint16_t code, const std::string& reason) = 0;
+};
+
+/// One frame for a set of devices.
+struct delivery {
+    std::vector<std::string> devices;
+    frame_head head;
+};
+
+class device_hub {
+public:
+    device_hub(const std::filesystem::path& log_file, std::size_t backlog, std::chrono::seconds grace_period);
+    ~device_hub();
+
+    /// Assigns sequence numbers, makes the frames durable (one transaction), then sends them to the
+    /// devices' open connections. Throws when the log cannot be written (nothing was sent).
+    void deliver(const std::vector<delivery>& batch);
+
+    struct attach_result {
+        std::uint64_t seq = 0;          ///< the device's last sequence number
+        bool resync_required = false;   ///< `resume_from` is no longer covered by the backlog
+        std::vector<std::pair<std::uint64_t, frame_head>> replay;  ///< frames after `resume_from`
+    };
+    /// Registers an open connection of `device`; with `resume_from`, also what it missed.
+    attach_result attach(const std::string& device, std::shared_ptr<connection> c, std::optional<std::uint64_t> resume_from);
+    void detach(const std::string& device, const connection* c);
+    /// A device known from its subscriptions after a restart: kept for one grace period.
+    void restore(const std::string& device);
+    /// Closes every connection of the device (logout).
+    void close_device(const std::string& device, std::uint16_t code, const std::string& reason);
+    /// Forgets devices disconnected for longer than the grace period and returns them.
+    std::vector<std::string> expire();
+
+    std::size_t connected_devices();
+
+private:
+    struct device_state {
+        std::uint64_t seq = 0;
+        std::deque<std::pair<std::uint64_t, frame_head>> backlog;
+        std::vector<std::shared_ptr<connection>> connections;
+        std::optional<std::chrono::steady_clock::time_point> disconnected_since;
+    };
+    void persist(const std::vector<std::pair<const delivery*, std::vector<std::uint64_t>>>& assigned);
+    void prune();
+
+    std::mutex mutex_;
+    std::map<std::string, device_state, std::less<>> devices_;
+    std::size_t backlog_;
+    std::chrono::seconds grace_;
+    struct log;
+    std::unique_ptr<log> log_;
+    std::chrono::steady_clock::time_point last_prune_ = std::chrono::steady_clock::now();
+};
+
+}  // namespace sluice::pipeline

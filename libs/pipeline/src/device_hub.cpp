@@ -1,0 +1,204 @@
+#include <sluice/core/ids.hpp>
+#include <sluice/core/json_io.hpp>
+#include <sluice/pipeline/device_hub.hpp>
+
+#include <SQLiteCpp/SQLiteCpp.h>
+#include <boost/json/serialize.hpp>
+
+namespace sluice::pipeline {
+
+namespace bj = boost::json;
+
+struct device_hub::log {
+    SQLite::Database db;
+    std::mutex mutex;
+    explicit log(const std::filesystem::path& file) : db(file.string(), SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE) {
+        db.setBusyTimeout(5000);
+        db.exec("PRAGMA journal_mode=WAL");
+        db.exec("PRAGMA synchronous=FULL");
+        db.exec("CREATE TABLE IF NOT EXISTS deliveries (id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, head TEXT NOT NULL, recipients TEXT NOT NULL)");
+        db.exec("CREATE TABLE IF NOT EXISTS device_seqs (device TEXT PRIMARY KEY, seq INTEGER NOT NULL)");
+    }
+};
+
+device_hub::device_hub(const std::filesystem::path& log_file, std::size_t backlog, std::chrono::seconds grace_period)
+    : backlog_(backlog), grace_(grace_period), log_(std::make_unique<log>(log_file)) {
+    auto now = std::chrono::steady_clock::now();
+    {
+        SQLite::Statement q(log_->db, "SELECT device, seq FROM device_seqs");
+        while (q.executeStep()) {
+            auto& d = devices_[q.getColumn(0).getString()];
+            d.seq = static_cast<std::uint64_t>(q.getColumn(1).getInt64());
+            d.disconnected_since = now;
+        }
+    }
+    SQLite::Statement q(log_->db, "SELECT head, recipients FROM deliveries ORDER BY id");
+    while (q.executeStep()) {
+        auto head = std::make_shared<const std::string>(q.getColumn(0).getString());
+        auto recipients = parse_json(q.getColumn(1).getString());
+        for (const auto& r : recipients.as_array()) {
+            const auto& pair = r.as_array();
+            auto& d = devices_[std::string(pair[0].as_string())];
+            auto seq = pair[1].to_number<std::uint64_t>();
+            d.seq = std::max(d.seq, seq);
+            d.backlog.emplace_back(seq, head);
+            if (d.backlog.size() > backlog_) d.backlog.pop_front();
+            d.disconnected_since = now;
+        }
+    }
+}
+
+device_hub::~device_hub() = default;
+
+void device_hub::deliver(const std::vector<delivery>& batch) {
+    std::vector<std::pair<const delivery*, std::vector<std::uint64_t>>> assigned;
+    std::vector<std::vector<std::vector<std::shared_ptr<connection>>>> targets;
+    {
+        std::lock_guard lock(mutex_);
+        for (const auto& d : batch) {
+            std::vector<std::uint64_t> seqs;
+            std::vector<std::vector<std::shared_ptr<connection>>> conns;
+            for (const auto& device : d.devices) {
+                auto& state = devices_[device];
+                seqs.push_back(++state.seq);
+                state.backlog.emplace_back(state.seq, d.head);
+                if (state.backlog.size() > backlog_) state.backlog.pop_front();
+                conns.push_back(state.connections);
+            }
+            assigned.emplace_back(&d, std::move(seqs));
+            targets.push_back(std::move(conns));
+        }
+    }
+    persist(assigned);
+    for (std::size_t i = 0; i < assigned.size(); ++i) {
+        for (std::size_t j = 0; j < assigned[i].second.size(); ++j) {
+            for (const auto& c : targets[i][j]) c->send(assigned[i].first->head, assigned[i].second[j]);
+        }
+    }
+}
+
+void device_hub::persist(const std::vector<std::pair<const delivery*, std::vector<std::uint64_t>>>& assigned) {
+    std::lock_guard lock(log_->mutex);
+    SQLite::Transaction tx(log_->db);
+    SQLite::Statement put(log_->db, "INSERT INTO deliveries (at, head, recipients) VALUES (?, ?, ?)");
+    auto at = now_ms();
+    for (const auto& [d, seqs] : assigned) {
+        std::string recipients = "[";  // [[device, seq], ...]
+        for (std::size_t i = 0; i < seqs.size(); ++i) {
+            if (i) recipients += ',';
+            recipients += '[';
+            recipients += bj::serialize(bj::string_view(d->devices[i]));
+            recipients += ',';
+            recipients += std::to_string(seqs[i]);
+            recipients += ']';
+        }
+        recipients += ']';
+        put.bind(1, at);
+        put.bind(2, *d->head);
+        put.bind(3, recipients);
+        put.exec();
+        put.reset();
+    }
+    tx.commit();
+    if (std::chrono::steady_clock::now() - last_prune_ > std::chrono::seconds(30)) prune();
+}
+
+/// Keeps the log to what a resuming device can still ask for: rows older than two grace periods go,
+/// their devices' sequence numbers are kept in device_seqs. Called with the log locked.
+void device_hub::prune() {
+    last_prune_ = std::chrono::steady_clock::now();
+    auto cutoff = now_ms() - 2 * std::chrono::duration_cast<std::chrono::milliseconds>(grace_).count();
+    SQLite::Transaction tx(log_->db);
+    SQLite::Statement old(log_->db, "SELECT recipients FROM deliveries WHERE at < ?");
+    old.bind(1, cutoff);
+    std::map<std::string, std::uint64_t> seqs;
+    while (old.executeStep()) {
+        auto recipients = parse_json(old.getColumn(0).getString());
+        for (const auto& r : recipients.as_array()) {
+            auto& s = seqs[std::string(r.as_array()[0].as_string())];
+            s = std::max(s, r.as_array()[1].to_number<std::uint64_t>());
+        }
+    }
+    SQLite::Statement keep(log_->db, "INSERT INTO device_seqs (device, seq) VALUES (?, ?) ON CONFLICT(device) DO UPDATE SET seq = max(seq, excluded.seq)");
+    for (const auto& [device, seq] : seqs) {
+        keep.bind(1, device);
+        keep.bind(2, static_cast<std::int64_t>(seq));
+        keep.exec();
+        keep.reset();
+    }
+    SQLite::Statement drop(log_->db, "DELETE FROM deliveries WHERE at < ?");
+    drop.bind(1, cutoff);
+    drop.exec();
+    tx.commit();
+}
+
+device_hub::attach_result device_hub::attach(const std::string& device, std::shared_ptr<connection> c,
+                                             std::optional<std::uint64_t> resume_from) {
+    std::lock_guard lock(mutex_);
+    auto& state = devices_[device];
+    state.connections.push_back(std::move(c));
+    state.disconnected_since.reset();
+    attach_result result;
+    result.seq = state.seq;
+    if (!resume_from || *resume_from == state.seq) return result;
+    bool covered = *resume_from < state.seq && !state.backlog.empty() && state.backlog.front().first <= *resume_from + 1;
+    if (!covered) {
+        result.resync_required = true;
+        return result;
+    }
+    for (const auto& [seq, head] : state.backlog) {
+        if (seq > *resume_from) result.replay.emplace_back(seq, head);
+    }
+    return result;
+}
+
+void device_hub::detach(const std::string& device, const connection* c) {
+    std::lock_guard lock(mutex_);
+    auto it = devices_.find(device);
+    if (it == devices_.end()) return;
+    auto& conns = it->second.connections;
+    std::erase_if(conns, [c](const auto& x) { return x.get() == c; });
+    if (conns.empty()) it->second.disconnected_since = std::chrono::steady_clock::now();
+}
+
+void device_hub::restore(const std::string& device) {
+    std::lock_guard lock(mutex_);
+    auto& state = devices_[device];
+    if (state.connections.empty() && !state.disconnected_since) state.disconnected_since = std::chrono::steady_clock::now();
+}
+
+void device_hub::close_device(const std::string& device, std::uint16_t code, const std::string& reason) {
+    std::vector<std::shared_ptr<connection>> conns;
+    {
+        std::lock_guard lock(mutex_);
+        auto it = devices_.find(device);
+        if (it == devices_.end()) return;
+        conns = it->second.connections;
+    }
+    for (auto& c : conns) c->close(code, reason);
+}
+
+std::vector<std::string> device_hub::expire() {
+    std::lock_guard lock(mutex_);
+    std::vector<std::string> gone;
+    auto now = std::chrono::steady_clock::now();
+    for (auto it = devices_.begin(); it != devices_.end();) {
+        const auto& s = it->second;
+        if (s.connections.empty() && s.disconnected_since && now - *s.disconnected_since > grace_) {
+            gone.push_back(it->first);
+            it = devices_.erase(it);
+        } else {
+            ++it;
+        }
+    }
+    return gone;
+}
+
+std::size_t device_hub::connected_devices() {
+    std::lock_guard lock(mutex_);
+    std::size_t n = 0;
+    for (const auto& [id, s] : devices_) n += !s.connections.empty();
+    return n;
+}
+
+}  // namespace sluice::pipeline

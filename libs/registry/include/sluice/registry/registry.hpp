@@ -1,0 +1,53 @@
+#pragma once
+/// The registry (DESIGN.md §1, §3): which device subscribed to what, and for a change, which
+/// devices it reaches and how. Subscriptions belong to devices and are keyed by (device, channel):
+/// subscribing again to a channel replaces the filter. Implementations: in memory with SQLite
+/// persistence (embedded; rebuilt on restart), Redis (distributed, later). Thread-safe.
+#include <sluice/registry/subscription_index.hpp>
+
+#include <boost/json/value.hpp>
+
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace sluice::registry {
+
+struct subscription {
+    std::string device;
+    std::string app;
+    std::string user;
+    std::string channel;
+    boost::json::value filter;  ///< the filter as given, or null
+};
+
+/// One device a change reaches, with the kind of event and the channels it matched on.
+struct route {
+    std::string device;
+    change_kind kind;
+    std::vector<std::string> channels;
+};
+
+class registry {
+public:
+    virtual ~registry() = default;
+    /// Adds or replaces; `filter` must have compiled from `s.filter`.
+    virtual void subscribe(const subscription& s, std::optional<json::filter> filter) = 0;
+    virtual bool unsubscribe(const std::string& device, const std::string& channel) = 0;
+    /// Removes every subscription of the device.
+    virtual void forget_device(const std::string& device) = 0;
+    virtual std::vector<subscription> subscriptions_of(const std::string& device) = 0;
+    /// Every device that has subscriptions (to restore device state after a restart).
+    virtual std::vector<std::string> devices() = 0;
+    /// The devices a change on `channels` reaches; one route per (device, kind).
+    virtual void find(std::span<const std::string> channels, const boost::json::value* before,
+                      const boost::json::value* after, std::vector<route>& out) = 0;
+    virtual std::size_t size() = 0;
+};
+
+/// In memory, persisted to a SQLite file and reloaded from it on open.
+std::unique_ptr<registry> open_embedded(const std::filesystem::path& file);
+
+}  // namespace sluice::registry

@@ -1,0 +1,77 @@
+#pragma once
+/// Where documents live (DESIGN.md §1, §2, §6). The writer applies changes through `apply`, which
+/// is atomic and idempotent by `op`; the API reads through `get` and `find`. Implementations:
+/// SQLite (embedded), PostgreSQL (distributed, later). Thread-safe.
+#include <sluice/json/filter.hpp>
+
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace sluice::store {
+
+/// Fields Sluice maintains on every document; clients cannot set or patch them (`id` may be given
+/// on create).
+inline constexpr const char* system_fields[] = {"id", "owner", "version", "created_at", "updated_at", "metadata"};
+bool is_system_field(std::string_view name) noexcept;
+
+/// A change as the API accepted it: the body of a `writer` queue message.
+struct write_request {
+    enum class kind { create, update, remove };
+    std::string op;  ///< idempotency key, assigned once by the API
+    kind type = kind::create;
+    std::string app, model, id, actor;
+    boost::json::object body;  ///< create: the client's fields
+    boost::json::array patch;  ///< update: normalised operations (json::patch::to_json())
+    std::int64_t ts = 0;       ///< accept time, ms
+
+    boost::json::object to_json() const;
+    /// Throws `invalid_input` on a malformed message.
+    static write_request from_json(const boost::json::value& v);
+};
+
+/// The result of `apply`: the change envelope (DESIGN.md §2) to publish downstream.
+struct applied_change {
+    boost::json::object envelope;
+    bool duplicate = false;  ///< `op` had been applied before: nothing changed, envelope is the recorded one
+};
+
+struct find_options {
+    const json::filter* filter = nullptr;
+    std::optional<std::string> owner;  ///< only documents of this owner
+    std::optional<std::string> id;     ///< only this document
+    std::vector<std::pair<std::string, int>> sort;  ///< field, 1 or -1
+    std::size_t limit = 100;
+    std::size_t offset = 0;
+};
+
+class store {
+public:
+    virtual ~store() = default;
+    virtual std::optional<boost::json::object> get(const std::string& app, const std::string& model, const std::string& id) = 0;
+    /// Applies atomically, recording `op`. Throws `sluice::error` with code `not_found` (update or
+    /// delete of a missing document), `conflict` (create of an existing id) or `patch_failed`; these
+    /// are final. Any other exception is transient.
+    applied_change apply(const write_request& change);
+    /// A batch in one transaction (one fsync). Each change succeeds or fails on its own: a final
+    /// failure (the codes above) is returned in its slot; any other failure is thrown for the
+    /// whole batch, which then changed nothing.
+    struct outcome {
+        std::optional<applied_change> change;
+        std::exception_ptr failure;
+    };
+    virtual std::vector<outcome> apply_batch(const std::vector<write_request>& changes) = 0;
+    virtual std::vector<boost::json::object> find(const std::string& app, const std::string& model, const find_options& options) = 0;
+    /// Reads one row; false when the database cannot be read.
+    virtual bool healthy() = 0;
+};
+
+std::unique_ptr<store> open_sqlite(const std::filesystem::path& file);
+
+}  // namespace sluice::store

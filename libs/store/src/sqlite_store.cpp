@@ -1,0 +1,232 @@
+#include <sluice/core/error.hpp>
+#include <sluice/core/json_io.hpp>
+#include <sluice/json/patch.hpp>
+#include <sluice/json/path.hpp>
+#include <sluice/json/value.hpp>
+#include <sluice/store/store.hpp>
+
+#include <SQLiteCpp/SQLiteCpp.h>
+#include <boost/json/serialize.hpp>
+
+#include <algorithm>
+#include <mutex>
+
+namespace sluice::store {
+
+namespace bj = boost::json;
+
+applied_change store::apply(const write_request& change) {
+    auto result = apply_batch({change});
+    if (result.front().failure) std::rethrow_exception(result.front().failure);
+    return std::move(*result.front().change);
+}
+
+namespace {
+
+SQLite::Database open_db(const std::filesystem::path& file) {
+    SQLite::Database db(file.string(), SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    db.setBusyTimeout(5000);
+    db.exec("PRAGMA journal_mode=WAL");
+    db.exec("PRAGMA synchronous=FULL");
+    db.exec(
+        "CREATE TABLE IF NOT EXISTS documents (app TEXT NOT NULL, model TEXT NOT NULL, id TEXT NOT NULL, "
+        "owner TEXT NOT NULL, version INTEGER NOT NULL, body TEXT NOT NULL, PRIMARY KEY (app, model, id))");
+    db.exec("CREATE INDEX IF NOT EXISTS documents_owner ON documents(app, model, owner)");
+    db.exec("CREATE TABLE IF NOT EXISTS applied_ops (op TEXT PRIMARY KEY, envelope TEXT NOT NULL, at INTEGER NOT NULL)");
+    return db;
+}
+
+const char* event_of(write_request::kind k) {
+    switch (k) {
+        case write_request::kind::create: return "model_created";
+        case write_request::kind::update: return "model_updated";
+        case write_request::kind::remove: return "model_deleted";
+    }
+    return "";
+}
+
+class sqlite_store final : public store {
+public:
+    explicit sqlite_store(const std::filesystem::path& file) : write_db_(open_db(file)), read_db_(open_db(file)) {}
+
+    std::optional<bj::object> get(const std::string& app, const std::string& model, const std::string& id) override {
+        std::lock_guard lock(read_mutex_);
+        return load(read_db_, app, model, id);
+    }
+
+    std::vector<outcome> apply_batch(const std::vector<write_request>& changes) override {
+        std::lock_guard lock(write_mutex_);
+        SQLite::Transaction tx(write_db_);
+        std::vector<outcome> out(changes.size());
+        for (std::size_t i = 0; i < changes.size(); ++i) {
+            write_db_.exec("SAVEPOINT change");
+            try {
+                out[i].change = apply_one(changes[i]);
+                write_db_.exec("RELEASE change");
+            } catch (const sluice::error& e) {  // final: this change only
+                write_db_.exec("ROLLBACK TO change");
+                write_db_.exec("RELEASE change");
+                out[i].failure = std::current_exception();
+            }
+        }
+        tx.commit();
+        return out;
+    }
+
+    applied_change apply_one(const write_request& change) {
+        {
+            SQLite::Statement seen(write_db_, "SELECT envelope FROM applied_ops WHERE op = ?");
+            seen.bind(1, change.op);
+            if (seen.executeStep()) return {parse_json(seen.getColumn(0).getString()).as_object(), true};
+        }
+        auto before = load(write_db_, change.app, change.model, change.id);
+        std::optional<bj::object> after;
+        switch (change.type) {
+            case write_request::kind::create: {
+                if (before) throw error("conflict", "document '" + change.id + "' already exists");
+                bj::object doc = change.body;
+                doc["id"] = change.id;
+                doc["owner"] = change.actor;
+                doc["version"] = 1;
+                doc["created_at"] = change.ts;
+                doc["updated_at"] = change.ts;
+                after = std::move(doc);
+                break;
+            }
+            case write_request::kind::update: {
+                if (!before) throw error("not_found", "document '" + change.id + "' does not exist");
+                bj::value doc = *before;
+                json::patch::parse(change.patch).apply(doc);  // throws patch_error (final)
+                auto& o = doc.as_object();
+                o["id"] = change.id;
+                o["owner"] = (*before)["owner"];
+                o["version"] = (*before)["version"].to_number<std::int64_t>() + 1;
+                o["created_at"] = (*before)["created_at"];
+                o["updated_at"] = change.ts;
+                after = std::move(o);
+                break;
+            }
+            case write_request::kind::remove:
+                if (!before) throw error("not_found", "document '" + change.id + "' does not exist");
+                break;
+        }
+        const auto& image = after ? *after : *before;
+        std::string owner(image.at("owner").as_string());
+        std::int64_t version = after ? after->at("version").to_number<std::int64_t>()
+                                     : before->at("version").to_number<std::int64_t>() + 1;
+        if (after) {
+            SQLite::Statement put(write_db_,
+                                  "INSERT OR REPLACE INTO documents (app, model, id, owner, version, body) VALUES (?, ?, ?, ?, ?, ?)");
+            put.bind(1, change.app);
+            put.bind(2, change.model);
+            put.bind(3, change.id);
+            put.bind(4, owner);
+            put.bind(5, version);
+            put.bind(6, bj::serialize(*after));
+            put.exec();
+        } else {
+            SQLite::Statement del(write_db_, "DELETE FROM documents WHERE app = ? AND model = ? AND id = ?");
+            del.bind(1, change.app);
+            del.bind(2, change.model);
+            del.bind(3, change.id);
+            del.exec();
+        }
+        bj::object envelope{{"op", change.op},       {"event", event_of(change.type)}, {"app", change.app},
+                            {"model", change.model}, {"id", change.id},                {"owner", owner},
+                            {"actor", change.actor}, {"version", version},              {"ts", change.ts}};
+        if (change.type == write_request::kind::update) envelope["patch"] = change.patch;
+        envelope["before"] = before ? bj::value(*before) : bj::value(nullptr);
+        envelope["after"] = after ? bj::value(*after) : bj::value(nullptr);
+        SQLite::Statement record(write_db_, "INSERT INTO applied_ops (op, envelope, at) VALUES (?, ?, ?)");
+        record.bind(1, change.op);
+        record.bind(2, bj::serialize(envelope));
+        record.bind(3, change.ts);
+        record.exec();
+        return {std::move(envelope), false};
+    }
+
+    std::vector<bj::object> find(const std::string& app, const std::string& model, const find_options& options) override {
+        std::string sql = "SELECT body FROM documents WHERE app = ? AND model = ?";
+        if (options.owner) sql += " AND owner = ?";
+        if (options.id) sql += " AND id = ?";
+        sql += " ORDER BY rowid";
+        std::vector<bj::object> out;
+        {
+            std::lock_guard lock(read_mutex_);
+            SQLite::Statement q(read_db_, sql);
+            int i = 1;
+            q.bind(i++, app);
+            q.bind(i++, model);
+            if (options.owner) q.bind(i++, *options.owner);
+            if (options.id) q.bind(i++, *options.id);
+            const bool unsorted = options.sort.empty();
+            std::size_t skipped = 0;
+            while (q.executeStep()) {
+                auto doc = parse_json(q.getColumn(0).getString());
+                if (options.filter && !options.filter->matches(doc)) continue;
+                if (unsorted && skipped < options.offset) {
+                    ++skipped;
+                    continue;
+                }
+                out.push_back(std::move(doc.as_object()));
+                if (unsorted && out.size() >= options.limit) break;
+            }
+        }
+        if (!options.sort.empty()) {
+            std::vector<json::field_path> paths;
+            for (const auto& [field, direction] : options.sort) paths.emplace_back(field);
+            auto value_at = [](const bj::object& doc, const json::field_path& p) {
+                const bj::value* found = nullptr;
+                bj::value root(doc);
+                json::any_value(&root, p.segments(), [&](const bj::value* v) {
+                    found = v;
+                    return true;
+                });
+                return found ? *found : bj::value(nullptr);
+            };
+            std::stable_sort(out.begin(), out.end(), [&](const bj::object& a, const bj::object& b) {
+                for (std::size_t i = 0; i < paths.size(); ++i) {
+                    int c = json::compare(value_at(a, paths[i]), value_at(b, paths[i]));
+                    if (c != 0) return options.sort[i].second < 0 ? c > 0 : c < 0;
+                }
+                return false;
+            });
+            std::size_t begin = std::min(options.offset, out.size());
+            std::size_t end = std::min(out.size(), begin + options.limit);
+            out = std::vector<bj::object>(std::make_move_iterator(out.begin() + static_cast<std::ptrdiff_t>(begin)),
+                                          std::make_move_iterator(out.begin() + static_cast<std::ptrdiff_t>(end)));
+        }
+        return out;
+    }
+
+    bool healthy() override {
+        try {
+            std::lock_guard lock(read_mutex_);
+            SQLite::Statement q(read_db_, "SELECT count(*) FROM applied_ops WHERE op = ''");
+            return q.executeStep();
+        } catch (const std::exception&) {
+            return false;
+        }
+    }
+
+private:
+    static std::optional<bj::object> load(SQLite::Database& db, const std::string& app, const std::string& model,
+                                          const std::string& id) {
+        SQLite::Statement q(db, "SELECT body FROM documents WHERE app = ? AND model = ? AND id = ?");
+        q.bind(1, app);
+        q.bind(2, model);
+        q.bind(3, id);
+        if (!q.executeStep()) return std::nullopt;
+        return parse_json(q.getColumn(0).getString()).as_object();
+    }
+
+    std::mutex write_mutex_, read_mutex_;
+    SQLite::Database write_db_;
+    SQLite::Database read_db_;
+};
+
+}  // namespace
+
+std::unique_ptr<store> open_sqlite(const std::filesystem::path& file) { return std::make_unique<sqlite_store>(file); }
+
+}  // namespace sluice::store
