@@ -9,6 +9,8 @@ int main(int argc, char** argv) {
     const sluice::cli::command commands[] = {
         sluice::cli::add_filter_command(app),
         sluice::cli::add_patch_command(app),
+        sluice::cli::add_serve_command(app),
+        sluice::cli::add_token_command(app),
     };
     try {
         app.parse(argc, argv);

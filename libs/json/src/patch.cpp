@@ -56,7 +56,7 @@ void parse_rfc(std::size_t index, kind k, const bj::object& op, std::vector<patc
 
 /// The seed's `{op, path: [dotted...], value: [...]}`; a plain string path is one dotted path.
 void parse_seed(std::size_t index, const std::string& name, const bj::object& op, std::vector<patch_operation>& out) {
-    kind k = name == "replace" ? kind::set
+    kind k = name == "replace" || name == "set" ? kind::set
              : name == "append" ? kind::append
              : name == "prepend" ? kind::prepend
                                  : kind::incr;
@@ -99,7 +99,18 @@ void parse_seed(std::size_t index, const std::string& name, const bj::object& op
                 }
             }
         }
-        out.push_back({k, pointer::from_dotted(paths[i]), {}, std::move(v), index});
+        // A string path starting with '/' is a JSON Pointer: the normalised form (patch::to_json()).
+        pointer p;
+        if (path->is_string() && paths[i].front() == '/') {
+            try {
+                p = pointer::parse(paths[i]);
+            } catch (const invalid_input& e) {
+                bad(index, e.what());
+            }
+        } else {
+            p = pointer::from_dotted(paths[i]);
+        }
+        out.push_back({k, std::move(p), {}, std::move(v), index});
     }
 }
 
@@ -308,7 +319,7 @@ patch patch::parse(const bj::value& source) {
         std::string name(name_value->get_string());
         const auto* path = op->if_contains("path");
         bool seed_path = path != nullptr && path->is_array();
-        if (name == "append" || name == "prepend" || name == "incr" || name == "decr" ||
+        if (name == "append" || name == "prepend" || name == "incr" || name == "decr" || name == "set" ||
             (name == "replace" && seed_path)) {
             parse_seed(i, name, *op, result.operations_);
         } else if (name == "add") {

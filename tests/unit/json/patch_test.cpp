@@ -46,6 +46,16 @@ TEST(Patch, SeedFormatIsNormalised) {
     EXPECT_EQ(bj::serialize(ops), R"([{"op":"incr","path":"/n","value":-3}])");
 }
 
+TEST(Patch, NormalisedFormParsesBackToTheSamePatch) {
+    auto p = patch::parse(R"([{"op":"incr","path":["a.b"],"value":[2]},{"op":"replace","path":["c"],"value":[1]},
+                              {"op":"append","path":["t"],"value":["x"]},{"op":"add","path":"/d","value":0}])");
+    auto again = patch::parse(bj::value(p.to_json()));
+    EXPECT_EQ(bj::serialize(again.to_json()), bj::serialize(p.to_json()));
+    auto doc = sluice::parse_json(R"({"a":{"b":1},"t":[]})");
+    EXPECT_EQ(bj::serialize(again.applied_to(doc)), bj::serialize(p.applied_to(doc)));
+    EXPECT_EQ(bj::serialize(again.applied_to(doc)), R"({"a":{"b":3},"t":["x"],"c":1,"d":0})");
+}
+
 TEST(Patch, IncrementOverflowBecomesDouble) {
     EXPECT_EQ(apply(R"([{"op":"incr","path":["n"],"value":[1]}])", R"({"n":9223372036854775807})"),
               R"({"n":9.223372036854776E18})");

@@ -1,0 +1,197 @@
+// `sluice serve` (the embedded shape: one process) and `sluice token`.
+#include "commands.hpp"
+
+#include <sluice/auth/tokens.hpp>
+#include <sluice/config/config.hpp>
+#include <sluice/net/server.hpp>
+#include <sluice/pipeline/stages.hpp>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <spdlog/pattern_formatter.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+#include <iostream>
+#include <thread>
+
+namespace sluice::cli {
+
+namespace {
+
+struct config_options {
+    std::string config_file;
+    std::string listen;
+    std::string data_dir;
+    std::string log_format;
+};
+
+void add_config_options(CLI::App* sub, config_options& o, bool server) {
+    sub->add_option("--config", o.config_file, "TOML configuration file (default: ./sluice.toml when it exists)");
+    sub->add_option("--data", o.data_dir, "Data directory (default ./sluice-data)");
+    if (server) {
+        sub->add_option("--listen", o.listen, "HOST:PORT to listen on (default 127.0.0.1:8080)");
+        sub->add_option("--log-format", o.log_format, "text or json")->check(CLI::IsMember({"text", "json"}));
+    }
+}
+
+/// File, then environment, then flags; with no app configured, app `demo` with a generated secret.
+config::config resolve(const config_options& o) {
+    std::string file = o.config_file;
+    if (file.empty() && std::filesystem::exists("sluice.toml")) file = "sluice.toml";
+    auto c = config::load(file);
+    if (!o.listen.empty()) c.listen = o.listen;
+    if (!o.data_dir.empty()) c.data_dir = o.data_dir;
+    if (!o.log_format.empty()) c.log_format = o.log_format;
+    c.listen_endpoint();
+    if (c.apps.empty()) c.apps["demo"] = config::app_config{"demo", config::demo_secret(c.data_dir), {}, {}};
+    return c;
+}
+
+/// The message, escaped for a JSON string (spdlog has no JSON layout of its own).
+class json_message_flag : public spdlog::custom_flag_formatter {
+public:
+    void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
+        for (char c : std::string_view(msg.payload.data(), msg.payload.size())) {
+            switch (c) {
+                case '"': dest.append(std::string_view("\\\"")); break;
+                case '\\': dest.append(std::string_view("\\\\")); break;
+                case '\n': dest.append(std::string_view("\\n")); break;
+                case '\t': dest.append(std::string_view("\\t")); break;
+                default:
+                    if (static_cast<unsigned char>(c) < 0x20) {
+                        fmt::format_to(std::back_inserter(dest), "\\u{:04x}", static_cast<int>(c));
+                    } else {
+                        dest.push_back(c);
+                    }
+            }
+        }
+    }
+    std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<json_message_flag>(); }
+};
+
+void setup_logging(const config::config& c) {
+    auto logger = spdlog::stderr_color_mt("sluice");
+    spdlog::set_default_logger(logger);
+    spdlog::set_level(spdlog::level::from_str(c.log_level));
+    if (c.log_format == "json") {
+        auto formatter = std::make_unique<spdlog::pattern_formatter>();
+        formatter->add_flag<json_message_flag>('*').set_pattern(R"({"ts":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l","msg":"%*"})");
+        spdlog::set_formatter(std::move(formatter));
+    } else {
+        spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
+    }
+}
+
+int serve(const config_options& options) {
+    auto c = resolve(options);
+    setup_logging(c);
+    std::filesystem::create_directories(c.data_dir);
+    auto [host, port] = c.listen_endpoint();
+    namespace fs = std::filesystem;
+    fs::path data(c.data_dir);
+
+    auth::authenticator auth(c.apps);
+    auto queue = queue::open_embedded(data / "queue.db");
+    auto store = store::open_sqlite(data / "store.db");
+    auto registry = registry::open_embedded(data / "registry.db");
+    pipeline::device_hub hub(data / "devices.db", c.limits.resume_backlog, c.limits.grace_period);
+    pipeline::waiters waiters;
+    metrics::metrics metrics;
+
+    using pipeline::stage_runner;
+    namespace q = pipeline::queues;
+    stage_runner writer(*queue, {"writer", q::writer}, pipeline::make_writer(*store, *queue, waiters), metrics);
+    stage_runner manager(*queue, {"transport-manager", q::transport_manager}, pipeline::make_transport_manager(*registry, *queue), metrics);
+    stage_runner websockets(*queue, {"websockets-transport", q::websockets}, pipeline::make_websocket_transport(hub), metrics);
+    metrics.on_scrape([&] {
+        for (const auto& [stage, name] : {std::pair{"writer", q::writer}, {"transport-manager", q::transport_manager},
+                                          {"websockets-transport", q::websockets}}) {
+            metrics.stage(stage).lag.Set(static_cast<double>(queue->stats(name).ready));
+        }
+    });
+
+    boost::asio::io_context io(1);
+    net::context ctx{c, auth, *store, *queue, *registry, hub, waiters, metrics};
+    net::server server(io, ctx);
+    std::uint16_t bound = server.start(host, port);
+    writer.start();
+    manager.start();
+    websockets.start();
+
+    std::string base = "http://" + host + ":" + std::to_string(bound);
+    spdlog::info("listening on {} (data in {})", base, c.data_dir);
+    std::cout << "Sluice is serving on " << base << "  (WebSocket: ws://" << host << ":" << bound << "/v1/ws)\n";
+    if (c.apps.count("demo")) {
+        std::cout << "Get a token: sluice token --app demo --user alice --device laptop --data " << c.data_dir << "\n";
+    }
+    std::cout.flush();
+
+    boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+    std::thread stopper;
+    signals.async_wait([&](boost::system::error_code ec, int signal) {
+        if (ec) return;
+        spdlog::info("signal {}: stopping", signal);
+        server.stop();
+        // Let in-flight requests answer, then drain the stages (each finishes its batch), write what
+        // the queue holds, and stop the event loop once close frames had time to go out.
+        stopper = std::thread([&] {
+            std::this_thread::sleep_for(std::chrono::milliseconds(300));
+            writer.stop();
+            manager.stop();
+            websockets.stop();
+            queue->stop();
+            std::this_thread::sleep_for(std::chrono::milliseconds(200));
+            io.stop();
+        });
+    });
+    io.run();
+    if (stopper.joinable()) stopper.join();
+    spdlog::info("stopped");
+    return 0;
+}
+
+}  // namespace
+
+command add_serve_command(CLI::App& app) {
+    auto options = std::make_shared<config_options>();
+    auto* sub = app.add_subcommand("serve", "Run the whole pipeline in one process (embedded shape)");
+    add_config_options(sub, *options, true);
+    return {sub, [options] {
+                try {
+                    return serve(*options);
+                } catch (const config::config_error& e) {
+                    std::cerr << "sluice: " << e.what() << "\n";
+                    return exit_bad_input;
+                }
+            }};
+}
+
+command add_token_command(CLI::App& app) {
+    struct token_options : config_options {
+        std::string app, user, device;
+        long ttl = 3600;
+    };
+    auto options = std::make_shared<token_options>();
+    auto* sub = app.add_subcommand("token", "Print a development access token for a user's device");
+    sub->add_option("--app", options->app, "App")->required();
+    sub->add_option("--user", options->user, "User id (the token's sub)")->required();
+    sub->add_option("--device", options->device, "Device id")->required();
+    sub->add_option("--ttl", options->ttl, "Lifetime in seconds (default 3600)")->check(CLI::PositiveNumber);
+    add_config_options(sub, *options, false);
+    return {sub, [options] {
+                try {
+                    auto c = resolve(*options);
+                    auth::authenticator auth(c.apps);
+                    std::cout << auth.mint(options->app, options->user, options->device, std::chrono::seconds(options->ttl)) << "\n";
+                    return 0;
+                } catch (const config::config_error& e) {
+                    std::cerr << "sluice: " << e.what() << "\n";
+                    return exit_bad_input;
+                }
+            }};
+}
+
+}  // namespace sluice::cli

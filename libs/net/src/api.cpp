@@ -1,0 +1,354 @@
+#include "api.hpp"
+
+#include <sluice/channel/channel.hpp>
+#include <sluice/core/error.hpp>
+#include <sluice/core/ids.hpp>
+#include <sluice/core/json_io.hpp>
+#include <sluice/json/patch.hpp>
+#include <sluice/json/value.hpp>
+#include <sluice/pipeline/stages.hpp>
+
+#include <boost/json/serialize.hpp>
+#include <boost/url/parse.hpp>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <vector>
+
+namespace sluice::net {
+
+namespace bj = boost::json;
+using sluice::config::access;
+
+namespace {
+
+[[noreturn]] void fail(const char* code, const std::string& message) { throw error(code, message); }
+
+http_response json_response(unsigned status, const bj::value& body) { return {status, bj::serialize(body)}; }
+
+/// The route's path segments, decoded, and whether `?wait=1` was given.
+struct target {
+    std::vector<std::string> segments;
+    bool wait = false;
+};
+
+target parse_target(const std::string& text) {
+    auto url = boost::urls::parse_origin_form(text);
+    if (!url) fail("bad_request", "malformed request target");
+    target t;
+    for (auto seg : url->segments()) t.segments.emplace_back(seg);
+    if (!t.segments.empty() && t.segments.back().empty()) t.segments.pop_back();
+    for (auto param : url->params()) {
+        if (param.key == "wait") t.wait = param.value == "1" || param.value == "true";
+    }
+    return t;
+}
+
+bj::value parse_body(const std::string& body, const char* what) {
+    if (body.empty()) fail("invalid_json", std::string(what) + " is empty");
+    return parse_json(body, what);
+}
+
+std::string bearer(const std::string& header) {
+    constexpr std::string_view prefix = "Bearer ";
+    if (header.size() <= prefix.size() || header.compare(0, prefix.size(), prefix) != 0) return {};
+    return header.substr(prefix.size());
+}
+
+/// The error a `?wait=1` request gets when the writer could not apply its change.
+http_response failure_response(std::exception_ptr failure) {
+    try {
+        std::rethrow_exception(failure);
+    } catch (const error& e) {
+        return api::error_response(e.code(), e.what());
+    } catch (const std::exception& e) {
+        return api::error_response("internal", e.what());
+    }
+}
+
+}  // namespace
+
+unsigned api::status_of(const std::string& code) {
+    if (code == "unauthorized" || code == "token_expired") return 401;
+    if (code == "forbidden") return 403;
+    if (code == "not_found") return 404;
+    if (code == "method_not_allowed") return 405;
+    if (code == "conflict") return 409;
+    if (code == "payload_too_large") return 413;
+    if (code == "patch_failed") return 422;
+    if (code == "unavailable" || code == "queue_failed") return 503;
+    if (code == "internal") return 500;
+    return 400;  // invalid_json, invalid_filter, invalid_patch, invalid_input, bad_request, ...
+}
+
+http_response api::error_response(const std::string& code, const std::string& message) {
+    return json_response(status_of(code), bj::object{{"error", code}, {"message", message}});
+}
+
+auth::claims api::authenticate(std::string_view token) const { return ctx_.auth.verify(token); }
+
+namespace {
+
+/// The claims of the request, checked against the app of the route.
+auth::claims authorize(const api& a, const http_request& request, const std::string& app) {
+    std::string token = bearer(request.authorization);
+    if (token.empty()) throw auth::auth_error("unauthorized", "missing 'Authorization: Bearer <token>'");
+    auto claims = a.authenticate(token);
+    if (claims.app != app) fail("forbidden", "token is for app '" + claims.app + "', not '" + app + "'");
+    return claims;
+}
+
+void check_owner(const config::app_config& app, const std::string& model, const bj::object& doc, const auth::claims& who) {
+    if (app.access_of(model) == access::owner && doc.at("owner").as_string() != who.user)
+        fail("forbidden", "document belongs to another user");
+}
+
+const config::app_config& app_of(context& ctx, const std::string& name) {
+    const auto* app = ctx.auth.app(name);
+    if (app == nullptr) fail("not_found", "unknown app '" + name + "'");
+    return *app;
+}
+
+}  // namespace
+
+bj::object api::subscribe(const auth::claims& who, const bj::value& request) {
+    const auto* r = request.if_object();
+    if (r == nullptr) fail("invalid_input", "a subscription must be an object {model, id?, user?, filter?}");
+    auto text = [&](const char* key, bool required) -> std::optional<std::string> {
+        const auto* v = r->if_contains(key);
+        if (v == nullptr || v->is_null()) {
+            if (required) fail("invalid_input", std::string("subscription needs '") + key + "'");
+            return std::nullopt;
+        }
+        if (!v->is_string() || v->get_string().empty())
+            fail("invalid_input", std::string("subscription '") + key + "' must be a non-empty string");
+        return std::string(v->get_string());
+    };
+    for (const auto& member : *r) {
+        if (member.key() != "model" && member.key() != "id" && member.key() != "user" && member.key() != "filter")
+            fail("invalid_input", "unknown subscription field '" + std::string(member.key()) + "'");
+    }
+    channel::channel ch{who.app, *text("model", true), text("user", false), text("id", false)};
+    const auto& app = app_of(ctx_, who.app);
+    if (app.access_of(ch.model) == access::owner && ch.user != who.user)
+        fail("forbidden", "model '" + ch.model + "' is owner-only: subscribe with \"user\": \"" + who.user + "\"");
+    bj::value filter_source = nullptr;
+    std::optional<json::filter> filter;
+    if (const auto* f = r->if_contains("filter"); f && !f->is_null()) {
+        filter_source = *f;
+        filter = json::filter::compile(*f);
+    }
+    std::string name = ch.to_string();
+    ctx_.registry.subscribe({who.device, who.app, who.user, name, filter_source}, filter);
+    store::find_options options;
+    options.filter = filter ? &*filter : nullptr;
+    options.owner = ch.user;
+    options.id = ch.id;
+    options.limit = 1000;
+    bj::array items;
+    for (auto& doc : ctx_.store.find(who.app, ch.model, options)) items.push_back(std::move(doc));
+    return bj::object{{"channel", name}, {"items", std::move(items)}};
+}
+
+bool api::unsubscribe(const auth::claims& who, const std::string& name) {
+    auto ch = channel::channel::parse(name);
+    if (ch.app != who.app) fail("forbidden", "channel '" + name + "' is not in app '" + who.app + "'");
+    return ctx_.registry.unsubscribe(who.device, name);
+}
+
+void api::handle(const http_request& request, std::function<void(http_response)> respond) {
+    try {
+        auto t = parse_target(request.target);
+        const auto& s = t.segments;
+        const auto& m = request.method;
+        auto only = [&](std::initializer_list<const char*> methods) {
+            for (const char* allowed : methods) {
+                if (m == allowed) return;
+            }
+            fail("method_not_allowed", "method " + m + " is not allowed on " + request.target);
+        };
+        if (s.size() == 1 && s[0] == "healthz") {
+            only({"GET"});
+            bool store_ok = ctx_.store.healthy();
+            bj::object queues;
+            for (const auto& name : {pipeline::queues::writer, pipeline::queues::transport_manager, pipeline::queues::websockets}) {
+                auto st = ctx_.queue.stats(name);
+                queues[name] = bj::object{{"ready", st.ready}, {"in_flight", st.in_flight}, {"dead", st.dead}};
+            }
+            bj::object body{{"status", store_ok ? "ok" : "degraded"},
+                            {"store", store_ok ? "ok" : "unavailable"},
+                            {"queue", bj::object{{"status", "ok"}, {"queues", std::move(queues)}}},
+                            {"registry", bj::object{{"subscriptions", ctx_.registry.size()}}}};
+            return respond(json_response(store_ok ? 200 : 503, body));
+        }
+        if (s.size() == 1 && s[0] == "metrics") {
+            only({"GET"});
+            return respond({200, ctx_.metrics.scrape(), "text/plain; version=0.0.4"});
+        }
+        if (s.size() == 2 && s[0] == "v1" && s[1] == "logout") {
+            only({"POST"});
+            std::string token = bearer(request.authorization);
+            if (token.empty()) throw auth::auth_error("unauthorized", "missing 'Authorization: Bearer <token>'");
+            auto who = authenticate(token);
+            ctx_.hub.close_device(who.device, 4001, "logged out");
+            ctx_.registry.forget_device(who.device);
+            return respond(json_response(200, bj::object{{"device", who.device}, {"logged_out", true}}));
+        }
+        if (s.size() < 4 || s[0] != "v1" || s[1] != "apps") fail("not_found", "no route for " + request.target);
+        const std::string& app_name = s[2];
+        if (s[3] == "subscriptions") {
+            auto who = authorize(*this, request, app_name);
+            if (s.size() == 4) {
+                only({"POST"});
+                return respond(json_response(200, subscribe(who, parse_body(request.body, "subscription"))));
+            }
+            if (s.size() == 5) {
+                only({"DELETE"});
+                if (!unsubscribe(who, s[4])) fail("not_found", "device has no subscription on '" + s[4] + "'");
+                return respond(json_response(200, bj::object{{"channel", s[4]}, {"removed", true}}));
+            }
+            fail("not_found", "no route for " + request.target);
+        }
+        if (s[3] != "models" || s.size() < 5 || s.size() > 6) fail("not_found", "no route for " + request.target);
+        const std::string& model = s[4];
+        auto who = authorize(*this, request, app_name);
+        const auto& app = app_of(ctx_, app_name);
+        const bool owner_only = app.access_of(model) == access::owner;
+
+        if (s.size() == 5) {
+            only({"POST"});
+            store::write_request change;
+            change.op = make_ulid();
+            change.type = store::write_request::kind::create;
+            change.app = app_name;
+            change.model = model;
+            change.actor = who.user;
+            change.ts = now_ms();
+            auto body = parse_body(request.body, "document");
+            if (!body.is_object()) fail("invalid_input", "a document must be a JSON object");
+            change.body = std::move(body.as_object());
+            if (const auto* id = change.body.if_contains("id")) {
+                if (!id->is_string() || id->get_string().empty()) fail("invalid_input", "'id' must be a non-empty string");
+                change.id = id->get_string();
+                change.body.erase("id");
+            } else {
+                change.id = make_ulid();
+            }
+            for (const auto& member : change.body) {
+                if (store::is_system_field(member.key()))
+                    fail("invalid_input", "'" + std::string(member.key()) + "' is set by Sluice and cannot be written");
+            }
+            if (ctx_.store.get(app_name, model, change.id)) fail("conflict", "document '" + change.id + "' already exists");
+            return submit(std::move(change), t.wait, 201, std::move(respond));
+        }
+        const std::string& id = s[5];
+        if (m == "GET") {
+            auto doc = ctx_.store.get(app_name, model, id);
+            if (!doc) fail("not_found", "document '" + id + "' does not exist");
+            check_owner(app, model, *doc, who);
+            return respond(json_response(200, *doc));
+        }
+        if (id == "query" && m == "POST") {
+            auto body = request.body.empty() ? bj::value(bj::object{}) : parse_body(request.body, "query");
+            if (!body.is_object()) fail("invalid_input", "a query must be an object {filter, sort, limit, offset}");
+            const auto& q = body.as_object();
+            std::optional<json::filter> filter;
+            if (const auto* f = q.if_contains("filter"); f && !f->is_null()) filter = json::filter::compile(*f);
+            store::find_options options;
+            options.filter = filter ? &*filter : nullptr;
+            if (owner_only) options.owner = who.user;
+            if (const auto* sort = q.if_contains("sort"); sort && !sort->is_null()) {
+                if (!sort->is_object()) fail("invalid_input", "'sort' must be an object {field: 1 | -1}");
+                for (const auto& [field, dir] : sort->get_object()) {
+                    if (!dir.is_number() || (json::number_of(dir) != 1 && json::number_of(dir) != -1))
+                        fail("invalid_input", "sort direction of '" + std::string(field) + "' must be 1 or -1");
+                    json::field_path check(field);
+                    options.sort.emplace_back(std::string(field), json::number_of(dir) > 0 ? 1 : -1);
+                }
+            }
+            auto count = [&](const char* key, std::size_t fallback, std::size_t max) -> std::size_t {
+                const auto* v = q.if_contains(key);
+                if (v == nullptr || v->is_null()) return fallback;
+                if (!v->is_int64() || v->get_int64() < 0 || static_cast<std::size_t>(v->get_int64()) > max)
+                    fail("invalid_input", std::string("'") + key + "' must be an integer from 0 to " + std::to_string(max));
+                return static_cast<std::size_t>(v->get_int64());
+            };
+            options.limit = count("limit", 100, 10000);
+            options.offset = count("offset", 0, SIZE_MAX / 2);
+            bj::array items;
+            for (auto& doc : ctx_.store.find(app_name, model, options)) items.push_back(std::move(doc));
+            return respond(json_response(200, bj::object{{"items", std::move(items)}}));
+        }
+        only({"GET", "PATCH", "DELETE"});
+        auto current = ctx_.store.get(app_name, model, id);
+        if (!current) fail("not_found", "document '" + id + "' does not exist");
+        check_owner(app, model, *current, who);
+        store::write_request change;
+        change.op = make_ulid();
+        change.app = app_name;
+        change.model = model;
+        change.id = id;
+        change.actor = who.user;
+        change.ts = now_ms();
+        if (m == "PATCH") {
+            auto patch = json::patch::parse(parse_body(request.body, "patch"));
+            for (const auto& op : patch.operations()) {
+                for (const auto* p : {&op.path, &op.from}) {
+                    if (!p->tokens().empty() && store::is_system_field(p->tokens().front()))
+                        throw json::patch_error(op.source_index, "operation " + std::to_string(op.source_index) + ": '" +
+                                                                     p->tokens().front() + "' is set by Sluice and cannot be patched");
+                }
+            }
+            bj::value doc = *current;
+            patch.apply(doc);  // 422 naming the operation when it cannot apply now
+            change.type = store::write_request::kind::update;
+            change.patch = patch.to_json();
+            return submit(std::move(change), t.wait, 200, std::move(respond));
+        }
+        change.type = store::write_request::kind::remove;
+        return submit(std::move(change), t.wait, 200, std::move(respond));
+    } catch (const error& e) {
+        respond(error_response(e.code(), e.what()));
+    } catch (const std::exception& e) {
+        spdlog::error("api: {} {}: {}", request.method, request.target, e.what());
+        respond(error_response("internal", e.what()));
+    }
+}
+
+void api::submit(store::write_request change, bool wait, unsigned wait_status, std::function<void(http_response)> respond) {
+    auto op = change.op;
+    auto id = change.id;
+    auto kind = change.type;
+    auto accepted = json_response(202, bj::object{{"id", id}, {"op", op}});
+    // The waiter, the durability callback and the timeout race; the first to answer wins.
+    auto answered = std::make_shared<std::atomic<bool>>(false);
+    auto answer = [answered, respond](http_response r) {
+        if (!answered->exchange(true)) respond(std::move(r));
+    };
+    if (wait) {
+        ctx_.waiters.expect(op, [answer, wait_status, kind, id](const bj::object* after, std::exception_ptr failure) {
+            if (failure) return answer(failure_response(failure));
+            if (kind == store::write_request::kind::remove)
+                return answer(json_response(wait_status, bj::object{{"id", id}, {"deleted", true}}));
+            answer(json_response(wait_status, after ? bj::value(*after) : bj::value(nullptr)));
+        });
+    }
+    std::vector<std::string> body{bj::serialize(change.to_json())};
+    ctx_.queue.publish(pipeline::queues::writer, std::move(body),
+                       [this, answer, wait, accepted, op](std::exception_ptr failure) {
+                           if (failure) {
+                               ctx_.waiters.cancel(op);
+                               return answer(failure_response(failure));
+                           }
+                           if (!wait) answer(accepted);
+                       });
+    if (wait) {
+        // Bounded wait: after the timeout the client learns the change is accepted (202).
+        schedule_(ctx_.config.limits.wait_timeout, [this, answer, accepted, op] {
+            ctx_.waiters.cancel(op);
+            answer(accepted);
+        });
+    }
+}
+
+}  // namespace sluice::net
