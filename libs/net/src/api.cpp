@@ -238,7 +238,9 @@ void api::handle(const http_request& request, std::function<void(http_response)>
                 if (store::is_system_field(member.key()))
                     fail("invalid_input", "'" + std::string(member.key()) + "' is set by Sluice and cannot be written");
             }
-            if (ctx_.store.get(app_name, model, change.id)) fail("conflict", "document '" + change.id + "' already exists");
+            if (ctx_.waiters.has_pending_writes(pipeline::waiters::document_key(app_name, model, change.id)) ||
+                ctx_.store.get(app_name, model, change.id))
+                fail("conflict", "document '" + change.id + "' already exists");
             return submit(std::move(change), t.wait, 201, std::move(respond));
         }
         const std::string& id = s[5];
@@ -280,9 +282,12 @@ void api::handle(const http_request& request, std::function<void(http_response)>
             return respond(json_response(200, bj::object{{"items", std::move(items)}}));
         }
         only({"GET", "PATCH", "DELETE"});
+        // With changes to this document still queued, the stored version is not the one the change
+        // will meet: the writer checks it then (a failure is dead-lettered, a waiter told why).
+        const bool queued = ctx_.waiters.has_pending_writes(pipeline::waiters::document_key(app_name, model, id));
         auto current = ctx_.store.get(app_name, model, id);
-        if (!current) fail("not_found", "document '" + id + "' does not exist");
-        check_owner(app, model, *current, who);
+        if (!current && !queued) fail("not_found", "document '" + id + "' does not exist");
+        if (current) check_owner(app, model, *current, who);
         store::write_request change;
         change.op = make_ulid();
         change.app = app_name;
@@ -299,8 +304,10 @@ void api::handle(const http_request& request, std::function<void(http_response)>
                                                                      p->tokens().front() + "' is set by Sluice and cannot be patched");
                 }
             }
-            bj::value doc = *current;
-            patch.apply(doc);  // 422 naming the operation when it cannot apply now
+            if (current && !queued) {
+                bj::value doc = *current;
+                patch.apply(doc);  // 422 naming the operation when it cannot apply now
+            }
             change.type = store::write_request::kind::update;
             change.patch = patch.to_json();
             return submit(std::move(change), t.wait, 200, std::move(respond));
@@ -320,6 +327,8 @@ void api::submit(store::write_request change, bool wait, unsigned wait_status, s
     auto id = change.id;
     auto kind = change.type;
     auto accepted = json_response(202, bj::object{{"id", id}, {"op", op}});
+    auto key = pipeline::waiters::document_key(change.app, change.model, change.id);
+    ctx_.waiters.begin_write(key);
     // The waiter, the durability callback and the timeout race; the first to answer wins.
     auto answered = std::make_shared<std::atomic<bool>>(false);
     auto answer = [answered, respond](http_response r) {
@@ -335,9 +344,10 @@ void api::submit(store::write_request change, bool wait, unsigned wait_status, s
     }
     std::vector<std::string> body{bj::serialize(change.to_json())};
     ctx_.queue.publish(pipeline::queues::writer, std::move(body),
-                       [this, answer, wait, accepted, op](std::exception_ptr failure) {
+                       [this, answer, wait, accepted, op, key](std::exception_ptr failure) {
                            if (failure) {
                                ctx_.waiters.cancel(op);
+                               ctx_.waiters.abandon_write(key);
                                return answer(failure_response(failure));
                            }
                            if (!wait) answer(accepted);

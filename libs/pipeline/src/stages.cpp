@@ -40,12 +40,13 @@ batch_handler make_writer(store::store& store, queue::queue& out, waiters& waiti
         }
         if (!envelopes.empty()) out.publish_and_wait(queues::transport_manager, std::move(envelopes));
         for (std::size_t k = 0; k < outcomes.size(); ++k) {
-            const auto& op = requests[k].op;
+            const auto& r = requests[k];
+            auto key = waiters::document_key(r.app, r.model, r.id);
             if (outcomes[k].change) {
                 const auto& after = outcomes[k].change->envelope.at("after");
-                waiting.complete(op, after.is_object() ? &after.get_object() : nullptr, nullptr);
+                waiting.complete(r.op, key, after.is_object() ? &after.get_object() : nullptr, nullptr);
             } else {
-                waiting.complete(op, nullptr, outcomes[k].failure);
+                waiting.complete(r.op, key, nullptr, outcomes[k].failure);
             }
         }
         return verdicts;

@@ -12,10 +12,29 @@ void waiters::cancel(const std::string& op) {
     pending_.erase(op);
 }
 
-void waiters::complete(const std::string& op, const boost::json::object* after, std::exception_ptr failure) {
+void waiters::begin_write(const std::string& key) {
+    std::lock_guard lock(mutex_);
+    ++writes_[key];
+}
+
+void waiters::abandon_write(const std::string& key) {
+    std::lock_guard lock(mutex_);
+    auto it = writes_.find(key);
+    if (it != writes_.end() && --it->second == 0) writes_.erase(it);
+}
+
+bool waiters::has_pending_writes(const std::string& key) {
+    std::lock_guard lock(mutex_);
+    return writes_.count(key) != 0;
+}
+
+void waiters::complete(const std::string& op, const std::string& key, const boost::json::object* after,
+                       std::exception_ptr failure) {
     callback done;
     {
         std::lock_guard lock(mutex_);
+        auto w = writes_.find(key);
+        if (w != writes_.end() && --w->second == 0) writes_.erase(w);
         auto it = pending_.find(op);
         if (it == pending_.end()) return;
         done = std::move(it->second);

@@ -1,5 +1,7 @@
 #pragma once
-/// Lets an API request with `?wait=1` learn when the writer has applied its change (or failed to).
+/// What the API knows of writes the writer has not applied yet: `?wait=1` requests waiting for
+/// their change, and per document how many accepted changes are still queued (the API checks a
+/// patch against the stored document only when none are, so that pipelined writes are not refused).
 #include <boost/json/object.hpp>
 
 #include <exception>
@@ -16,11 +18,23 @@ public:
     using callback = std::function<void(const boost::json::object* after, std::exception_ptr failure)>;
     void expect(const std::string& op, callback done);
     void cancel(const std::string& op);
-    void complete(const std::string& op, const boost::json::object* after, std::exception_ptr failure);
+    /// The writer applied (or gave up on) change `op` to document `key`.
+    void complete(const std::string& op, const std::string& key, const boost::json::object* after, std::exception_ptr failure);
+
+    /// A change to document `key` was accepted (call before publishing it).
+    void begin_write(const std::string& key);
+    /// The accepted change was not stored after all (publish failed).
+    void abandon_write(const std::string& key);
+    bool has_pending_writes(const std::string& key);
+
+    static std::string document_key(const std::string& app, const std::string& model, const std::string& id) {
+        return app + '\x1f' + model + '\x1f' + id;
+    }
 
 private:
     std::mutex mutex_;
     std::unordered_map<std::string, callback> pending_;
+    std::unordered_map<std::string, std::size_t> writes_;
 };
 
 }  // namespace sluice::pipeline
