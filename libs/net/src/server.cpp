@@ -208,6 +208,8 @@ private:
         if (data == nullptr) data = &empty;
         std::string_view name = event->get_string();
         try {
+            if (name != "register" && name != "refresh_access_token" && name != "subscribe" && name != "unsubscribe")
+                return send_error("unknown_event", "unknown event '" + std::string(name) + "'");
             if (name == "register") return on_register(*data);
             if (name == "refresh_access_token") return on_refresh(*data);
             if (!claims_) return send_error("not_registered", "send 'register' with a token first");
@@ -219,7 +221,6 @@ private:
                 bool removed = server_->routes.unsubscribe(*claims_, std::string(ch->get_string()));
                 return send_event("unsubscribed", bj::object{{"channel", *ch}, {"removed", removed}});
             }
-            send_error("unknown_event", "unknown event '" + std::string(name) + "'");
         } catch (const error& e) {
             send_error(e.code(), e.what());
         } catch (const std::exception& e) {

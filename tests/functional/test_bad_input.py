@@ -1,0 +1,74 @@
+"""Bad input gets a clear error naming the offending part, and never crashes the server or loses
+accepted data (DESIGN.md §7, the engineering rules)."""
+import asyncio
+import json
+
+import requests
+import websockets
+
+
+def test_http_errors_name_the_problem(make_server):
+    server = make_server(env={"SLUICE_LIMITS_MAX_BODY_BYTES": "2048"}).start()
+    t = server.token()
+    r = server.request("POST", "/v1/apps/demo/models/task", t, raw='{"title": "x",')
+    assert r.status_code == 400 and r.json()["error"] == "invalid_json" and "offset" in r.json()["message"]
+    r = server.request("POST", "/v1/apps/demo/models/task/query", t, {"filter": {"n": {"$bogus": 1}}})
+    assert r.status_code == 400 and "$bogus" in r.json()["message"]
+    r = server.request("POST", "/v1/apps/demo/subscriptions", t, {"model": "task", "filter": {"n": {"$in": 5}}})
+    assert r.status_code == 400 and "$in" in r.json()["message"]
+    server.request("POST", "/v1/apps/demo/models/task?wait=1", t, {"id": "a", "n": 1})
+    r = server.request("PATCH", "/v1/apps/demo/models/task/a", t,
+                       [{"op": "replace", "path": "/n", "value": 2}, {"op": "test", "path": "/n", "value": 3}])
+    assert r.status_code == 422 and "operation 1" in r.json()["message"]
+    r = server.request("PATCH", "/v1/apps/demo/models/task/a", t, [{"op": "fly", "path": "/n"}])
+    assert r.status_code == 400 and "operation 0" in r.json()["message"] and "fly" in r.json()["message"]
+    r = server.request("PATCH", "/v1/apps/demo/models/task/a", t, [{"op": "replace", "path": "/version", "value": 9}])
+    assert r.status_code == 422 and "version" in r.json()["message"]
+    r = server.request("POST", "/v1/apps/demo/models/task", t, {"owner": "mallory"})
+    assert r.status_code == 400 and "owner" in r.json()["message"]
+    r = server.request("POST", "/v1/apps/demo/models/task", t, {"big": "x" * 5000})
+    assert r.status_code == 413 and r.json()["error"] == "payload_too_large"
+    r = server.request("GET", "/v1/nowhere", t)
+    assert r.status_code == 404 and r.json()["error"] == "not_found"
+    assert server.request("GET", "/v1/apps/demo/models/task/missing", t).status_code == 404
+    assert server.request("PUT", "/v1/apps/demo/models/task/a", t, {}).status_code == 405
+    assert server.request("POST", "/v1/apps/demo/models/task?wait=1", t, {"id": "a"}).status_code == 409
+    # Nothing above hurt the server or the data.
+    doc = server.request("GET", "/v1/apps/demo/models/task/a", t).json()
+    assert doc["n"] == 1 and doc["version"] == 1
+    assert requests.get(server.url + "/healthz").json()["status"] == "ok"
+
+
+def test_garbage_websocket_frames_get_errors_and_others_are_served(server, ws_clients):
+    t = server.token("u1", "good")
+    good = ws_clients(server.ws_url)
+    good.register(t)
+    good.subscribe(model="task")
+    bad = ws_clients(server.ws_url)
+    bad.send_raw("{not json")
+    err = bad.recv_event("error")["data"]
+    assert err["code"] == "invalid_json" and "offset" in err["message"]
+    bad.send_raw(json.dumps({"no": "event"}))
+    assert bad.recv_event("error")["data"]["code"] == "invalid_input"
+    bad.send_raw(json.dumps({"event": "dance", "data": {}}))
+    assert "dance" in bad.recv_event("error")["data"]["message"]
+    bad.send_raw(b"\x00\x01binary")
+    assert bad.recv_event("error")["data"]["code"] == "invalid_frame"
+    bad.register(t.replace("e", "f", 3))
+    assert bad.closed_code() in (4001,)
+    bad2 = ws_clients(server.ws_url)
+    bad2.register(server.token("u2", "bad2"))
+    bad2.send("subscribe", {"model": "task", "filter": {"x": {"$nope": 1}}})
+    assert "$nope" in bad2.recv_event("error")["data"]["message"]
+
+    async def invalid_utf8():
+        async with websockets.connect(server.ws_url) as ws:
+            # A text frame that is not UTF-8: the protocol says close with 1007.
+            await ws.write_frame(True, websockets.frames.Opcode.TEXT, b"\xff\xfe\xfd")
+            try:
+                await asyncio.wait_for(ws.recv(), 5)
+            except websockets.ConnectionClosed as e:
+                return e.code
+    assert asyncio.run(invalid_utf8()) == 1007
+    server.request("POST", "/v1/apps/demo/models/task", t, {"id": "still-ok"})
+    assert good.deliveries(1)[0]["data"]["id"] == "still-ok"
