@@ -13,7 +13,7 @@ packages=(
   libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev prometheus-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   # black-box test tools
-  python3 python3-pytest python3-websockets python3-requests sqlite3 curl
+  python3 python3-pytest python3-websockets python3-requests sqlite3 curl openssl procps
 )
 
 missing=()

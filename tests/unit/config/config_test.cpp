@@ -1,0 +1,90 @@
+#include <sluice/auth/tokens.hpp>
+#include <sluice/config/config.hpp>
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string write(const std::string& text) {
+    auto path = fs::temp_directory_path() / ("sluice_config_" + std::to_string(::getpid()) + ".toml");
+    std::ofstream(path) << text;
+    return path.string();
+}
+
+std::string load_error(const std::string& text) {
+    try {
+        sluice::config::load(write(text));
+    } catch (const sluice::config::config_error& e) {
+        return e.what();
+    }
+    return "(loaded)";
+}
+
+TEST(Config, ReadsEveryKey) {
+    auto c = sluice::config::load(write(R"(
+listen = "0.0.0.0:9000"
+data = "/tmp/x"
+log_format = "json"
+[limits]
+max_body_bytes = 10
+send_queue_bytes = 20
+resume_backlog = 30
+grace_period_seconds = 40
+wait_timeout_ms = 50
+[apps.shop]
+secret = "0123456789abcdef0123"
+[apps.shop.models.cart]
+access = "owner"
+)"));
+    EXPECT_EQ(c.listen_endpoint(), (std::pair<std::string, std::uint16_t>{"0.0.0.0", 9000}));
+    EXPECT_EQ(c.data_dir, "/tmp/x");
+    EXPECT_EQ(c.limits.max_body_bytes, 10u);
+    EXPECT_EQ(c.limits.grace_period, std::chrono::seconds(40));
+    EXPECT_EQ(c.apps.at("shop").access_of("cart"), sluice::config::access::owner);
+    EXPECT_EQ(c.apps.at("shop").access_of("other"), sluice::config::access::app);
+}
+
+TEST(Config, ErrorsNameTheKey) {
+    EXPECT_NE(load_error("colour = 1").find("'colour'"), std::string::npos);
+    EXPECT_NE(load_error("[limits]\nresume_backlog = 0").find("limits.resume_backlog"), std::string::npos);
+    EXPECT_NE(load_error("log_format = \"xml\"").find("log_format"), std::string::npos);
+    EXPECT_NE(load_error("[apps.a]\nsecret = \"short\"").find("apps.a.secret"), std::string::npos);
+    EXPECT_NE(load_error("[apps.a]\nsecret = \"0123456789abcdef0123\"\npublic_key = \"x\"").find("exactly one"), std::string::npos);
+    EXPECT_NE(load_error("listen = \"nohost\"").find("listen"), std::string::npos);
+}
+
+TEST(Config, EnvironmentOverridesTheFile) {
+    ::setenv("SLUICE_LIMITS_RESUME_BACKLOG", "7", 1);
+    auto c = sluice::config::load(write("[limits]\nresume_backlog = 3"));
+    EXPECT_EQ(c.limits.resume_backlog, 7u);
+    ::setenv("SLUICE_LIMITS_RESUME_BACKLOG", "many", 1);
+    EXPECT_THROW(sluice::config::load(""), sluice::config::config_error);
+    ::unsetenv("SLUICE_LIMITS_RESUME_BACKLOG");
+}
+
+TEST(Tokens, MintedTokensVerifyAndBindAppUserDevice) {
+    std::map<std::string, sluice::config::app_config> apps;
+    apps["a"] = {"a", "0123456789abcdef0123", {}, {}};
+    apps["b"] = {"b", "fedcba98765432100123", {}, {}};
+    sluice::auth::authenticator auth(apps);
+    auto token = auth.mint("a", "alice", "phone", std::chrono::seconds(60));
+    auto claims = auth.verify(token);
+    EXPECT_EQ(claims.app, "a");
+    EXPECT_EQ(claims.user, "alice");
+    EXPECT_EQ(claims.device, "phone");
+    // A token whose payload names app b but is signed with a's secret does not verify.
+    auto forged = auth.mint("b", "alice", "phone", std::chrono::seconds(60));
+    auto dot = forged.rfind('.');
+    auto signature = token.substr(token.rfind('.'));
+    EXPECT_THROW(auth.verify(forged.substr(0, dot) + signature), sluice::auth::auth_error);
+    EXPECT_THROW(auth.verify(""), sluice::auth::auth_error);
+    EXPECT_THROW(auth.mint("zzz", "u", "d", std::chrono::seconds(1)), sluice::config::config_error);
+}
+
+}  // namespace

@@ -1,0 +1,83 @@
+#include <sluice/pipeline/device_hub.hpp>
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+namespace {
+
+using namespace sluice::pipeline;
+namespace fs = std::filesystem;
+
+struct recording_connection : connection {
+    std::vector<std::pair<std::string, std::uint64_t>> sent;
+    std::uint16_t closed = 0;
+    void send(frame_head head, std::uint64_t seq) override { sent.emplace_back(*head, seq); }
+    void close(std::uint16_t code, const std::string&) override { closed = code; }
+};
+
+struct DeviceHub : ::testing::Test {
+    fs::path file = fs::temp_directory_path() / ("sluice_hub_" + std::to_string(::getpid()) + "_" +
+                                                 ::testing::UnitTest::GetInstance()->current_test_info()->name() + ".db");
+    void SetUp() override { remove(); }
+    void TearDown() override { remove(); }
+    void remove() {
+        for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(file.string() + suffix);
+    }
+    static delivery to(std::vector<std::string> devices, const char* head) {
+        return {std::move(devices), std::make_shared<const std::string>(head)};
+    }
+};
+
+TEST_F(DeviceHub, SequencesPerDeviceAndSendsToConnections) {
+    device_hub hub(file, 10, std::chrono::seconds(60));
+    auto a = std::make_shared<recording_connection>();
+    EXPECT_EQ(hub.attach("A", a, std::nullopt).seq, 0u);
+    hub.deliver({to({"A", "B"}, "one"), to({"A"}, "two")});
+    hub.deliver({to({"B"}, "three")});
+    ASSERT_EQ(a->sent.size(), 2u);
+    EXPECT_EQ(a->sent[0], (std::pair<std::string, std::uint64_t>{"one", 1}));
+    EXPECT_EQ(a->sent[1], (std::pair<std::string, std::uint64_t>{"two", 2}));
+    auto b = std::make_shared<recording_connection>();
+    auto attached = hub.attach("B", b, 0);
+    EXPECT_EQ(attached.seq, 2u);
+    ASSERT_EQ(attached.replay.size(), 2u);
+    EXPECT_EQ(*attached.replay[1].second, "three");
+}
+
+TEST_F(DeviceHub, ResumesAcrossRestartsAndAsksForResyncBeyondTheBacklog) {
+    {
+        device_hub hub(file, 3, std::chrono::seconds(60));
+        for (const char* h : {"1", "2", "3", "4", "5"}) hub.deliver({to({"A"}, h)});
+    }
+    device_hub hub(file, 3, std::chrono::seconds(60));
+    auto c = std::make_shared<recording_connection>();
+    auto resumed = hub.attach("A", c, 3);
+    EXPECT_FALSE(resumed.resync_required);
+    EXPECT_EQ(resumed.seq, 5u);
+    ASSERT_EQ(resumed.replay.size(), 2u);
+    EXPECT_EQ(resumed.replay[0].first, 4u);
+    EXPECT_EQ(*resumed.replay[0].second, "4");
+    EXPECT_TRUE(hub.attach("A", c, 1).resync_required);   // 2 is no longer kept
+    EXPECT_TRUE(hub.attach("A", c, 9).resync_required);   // ahead of the server
+    EXPECT_TRUE(hub.attach("A", c, 5).replay.empty());
+    hub.deliver({to({"A"}, "6")});
+    EXPECT_EQ(c->sent.back().second, 6u);  // numbering continues after the restart
+}
+
+TEST_F(DeviceHub, ExpiresDevicesAfterTheGracePeriodOnly) {
+    device_hub hub(file, 3, std::chrono::seconds(0));
+    auto c = std::make_shared<recording_connection>();
+    hub.attach("A", c, std::nullopt);
+    hub.attach("B", std::make_shared<recording_connection>(), std::nullopt);
+    hub.detach("B", nullptr);
+    hub.close_device("A", 4001, "logged out");
+    EXPECT_EQ(c->closed, 4001);
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    EXPECT_TRUE(hub.expire().empty());  // both still have a connection
+    hub.detach("A", c.get());
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    EXPECT_EQ(hub.expire(), std::vector<std::string>{"A"});
+}
+
+}  // namespace
