@@ -1,0 +1,153 @@
+#!/usr/bin/env node
+// Load generator for the transport benchmarks; drives Sluice or the Node `ws` peer the same way.
+//
+//   loadgen.js fanout  --target sluice|node --url http://127.0.0.1:PORT --sockets N --rounds R [--secret S] [--pid P]
+//     N sockets subscribe to one model; each round one change is written and must reach all N.
+//     Prints {deliveries_per_second, rss_per_idle_connection_bytes, ...}.
+//   loadgen.js e2e --url http://127.0.0.1:PORT --writers K --subscribers M --seconds T --secret S
+//     K keep-alive HTTP writers create documents as fast as accepted; M sockets receive them.
+//     Prints accepted changes/s, deliveries/s and accept-to-receipt latency percentiles.
+"use strict";
+const http = require("http");
+const crypto = require("crypto");
+const fs = require("fs");
+const WebSocket = require("ws");
+
+const args = process.argv.slice(2);
+const mode = args[0];
+const opt = (name, fallback) => {
+  const i = args.indexOf("--" + name);
+  return i >= 0 ? args[i + 1] : fallback;
+};
+const url = new URL(opt("url"));
+const secret = opt("secret", "");
+const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+
+const b64 = (x) => Buffer.from(x).toString("base64url");
+function token(user, device) {
+  const head = b64(JSON.stringify({ alg: "HS256", typ: "JWT" }));
+  const body = b64(JSON.stringify({ app: "demo", sub: user, device, exp: Math.floor(Date.now() / 1000) + 3600 }));
+  const sig = crypto.createHmac("sha256", secret).update(`${head}.${body}`).digest("base64url");
+  return `${head}.${body}.${sig}`;
+}
+
+function post(path, body, auth) {
+  return new Promise((resolve, reject) => {
+    const data = JSON.stringify(body);
+    const req = http.request({ host: url.hostname, port: url.port, path, method: "POST", agent,
+      headers: { "content-type": "application/json", "content-length": Buffer.byteLength(data), ...(auth ? { authorization: `Bearer ${auth}` } : {}) } },
+      (res) => { res.resume(); res.on("end", () => resolve(res.statusCode)); });
+    req.on("error", reject);
+    req.end(data);
+  });
+}
+
+const rss = (pid) => {
+  const m = fs.readFileSync(`/proc/${pid}/status`, "utf8").match(/VmRSS:\s+(\d+) kB/);
+  return Number(m[1]) * 1024;
+};
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// Opens sockets in batches (a burst of 10k handshakes overruns the accept backlog).
+async function openSockets(n, make, onMessage) {
+  const sockets = [];
+  for (let i = 0; i < n; i += 200) {
+    const batch = [];
+    for (let j = i; j < Math.min(n, i + 200); j++) batch.push(make(j));
+    sockets.push(...(await Promise.all(batch)));
+  }
+  sockets.forEach((s, i) => s.on("message", (m) => onMessage(i, m)));
+  return sockets;
+}
+
+function sluiceSocket(i, model) {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`ws://${url.host}/v1/ws?token=${token("bench", "dev-" + i)}`, { perMessageDeflate: false });
+    ws.once("error", reject);
+    ws.once("open", () => ws.send(JSON.stringify({ event: "subscribe", data: { model } })));
+    const ready = (m) => {
+      if (JSON.parse(m).event === "subscribed") { ws.off("message", ready); resolve(ws); }
+    };
+    ws.on("message", ready);
+  });
+}
+
+function nodeSocket() {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`ws://${url.host}/`, { perMessageDeflate: false });
+    ws.once("error", reject);
+    ws.once("open", () => resolve(ws));
+  });
+}
+
+async function fanout() {
+  const target = opt("target");
+  const n = Number(opt("sockets", 10000));
+  const rounds = Number(opt("rounds", 20));
+  const pid = Number(opt("pid", 0));
+  const model = "fan" + Date.now();
+  const before = pid ? rss(pid) : 0;
+  let received = 0;
+  let roundDone = null;
+  const sockets = await openSockets(n, (i) => (target === "sluice" ? sluiceSocket(i, model) : nodeSocket()), () => {
+    if (++received === n && roundDone) roundDone();
+  });
+  await sleep(1000);
+  const idle = pid ? rss(pid) : 0;
+  const writer = target === "sluice" ? token("writer", "writer-dev") : null;
+  const doc = { title: "fan-out", body: "x".repeat(200) };
+  const start = process.hrtime.bigint();
+  for (let r = 0; r < rounds; r++) {
+    received = 0;
+    const done = new Promise((resolve) => (roundDone = resolve));
+    const status = target === "sluice"
+      ? await post(`/v1/apps/demo/models/${model}`, { ...doc, r }, writer)
+      : await post("/broadcast", JSON.stringify({ event: "model_created", data: { ...doc, r } }));
+    if (status !== 202) throw new Error(`write answered ${status}`);
+    await done;
+  }
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  sockets.forEach((s) => s.terminate());
+  console.log(JSON.stringify({ target, sockets: n, rounds, seconds, deliveries_per_second: (n * rounds) / seconds,
+    rss_idle_bytes: idle, rss_before_bytes: before, rss_per_idle_connection_bytes: pid ? (idle - before) / n : null }));
+}
+
+async function e2e() {
+  const writers = Number(opt("writers", 4));
+  const subscribers = Number(opt("subscribers", 50));
+  const seconds = Number(opt("seconds", 10));
+  const model = "e2e" + Date.now();
+  const latencies = [];
+  let deliveries = 0;
+  const sockets = await openSockets(subscribers, (i) => sluiceSocket(i, model), (i, m) => {
+    const msg = JSON.parse(m);
+    if (msg.event !== "model_created") return;
+    deliveries++;
+    if (i === 0) latencies.push(Date.now() - msg.data.created_at);
+  });
+  let accepted = 0;
+  let stop = false;
+  const t0 = Date.now();
+  const loops = Array.from({ length: writers }, async (_, w) => {
+    const t = token("w" + w, "wdev" + w);
+    while (!stop) {
+      if ((await post(`/v1/apps/demo/models/${model}`, { w, title: "e2e" }, t)) === 202) accepted++;
+    }
+  });
+  await sleep(seconds * 1000);
+  stop = true;
+  await Promise.all(loops);
+  const elapsed = (Date.now() - t0) / 1000;
+  const expected = accepted * subscribers;
+  const deadline = Date.now() + 60000;
+  while (deliveries < expected && Date.now() < deadline) await sleep(50);
+  const drained = (Date.now() - t0) / 1000;
+  sockets.forEach((s) => s.terminate());
+  latencies.sort((a, b) => a - b);
+  const pct = (p) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))];
+  console.log(JSON.stringify({ writers, subscribers, seconds: elapsed, accepted_per_second: accepted / elapsed,
+    deliveries_per_second: deliveries / drained, delivered_all: deliveries >= expected,
+    latency_ms: { p50: pct(50), p99: pct(99), max: latencies[latencies.length - 1] } }));
+}
+
+(mode === "fanout" ? fanout() : e2e()).then(() => process.exit(0), (e) => { console.error(e); process.exit(1); });
