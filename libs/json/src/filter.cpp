@@ -77,12 +77,27 @@ struct element_op : op {
     }
 };
 
-/// Equality with a fast path for the common string-to-string case.
+/// A number as a double when that is exact (every double, integers below 2^53 in magnitude).
+inline bool exact_double(const bj::value& v, double& out) noexcept {
+    switch (v.kind()) {
+        case bj::kind::double_: out = v.get_double(); return true;
+        case bj::kind::int64: {
+            auto i = v.get_int64();
+            out = static_cast<double>(i);
+            return i > -(std::int64_t(1) << 53) && i < (std::int64_t(1) << 53);
+        }
+        default: return false;
+    }
+}
+
+/// Equality with fast paths for the common string and number cases.
 inline bool equal_fast(const bj::value& v, const bj::value& expected) noexcept {
     if (v.kind() == bj::kind::string && expected.kind() == bj::kind::string) {
         std::string_view a = v.get_string(), b = expected.get_string();
         return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size()) == 0;
     }
+    double a, b;
+    if (exact_double(v, a) && exact_double(expected, b)) return a == b;
     return equal(v, expected);
 }
 
@@ -101,8 +116,8 @@ struct compare_op final : element_op<compare_op> {
     compare_op(bj::value b, comparison c) : bound(std::move(b)), how(c) {}
     bool on_value(const bj::value& v) const noexcept {
         int c;
-        if (v.is_double() && bound.is_double()) {
-            double a = v.get_double(), b = bound.get_double();
+        double a, b;
+        if (exact_double(v, a) && exact_double(bound, b)) {
             c = a < b ? -1 : (b < a ? 1 : 0);
         } else if (v.is_int64() && bound.is_int64()) {
             auto a = v.get_int64(), b = bound.get_int64();
@@ -352,7 +367,7 @@ struct field_node final : node {
         const bj::value* v = &doc;
         for (const auto& seg : path.segments()) {
             if (const auto* object = v->if_object()) {
-                v = find_member(*object, seg.key);
+                v = find_member(*object, seg);
             } else if (const auto* array = v->if_array(); array && seg.is_index) {
                 v = seg.index < array->size() ? &(*array)[seg.index] : nullptr;
             } else if (array) {
