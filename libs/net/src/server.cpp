@@ -12,6 +12,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -39,14 +40,14 @@ constexpr std::uint16_t token_expired = 4002;
 constexpr std::uint16_t too_slow = 4008;
 }  // namespace close_code
 
-class ws_session;
+class device_stream;
 
 struct server::impl : std::enable_shared_from_this<server::impl> {
     asio::io_context& io;
     context& ctx;
     api routes;
     tcp::acceptor acceptor;
-    std::set<std::shared_ptr<ws_session>> sessions;  // touched on the io thread only
+    std::set<std::shared_ptr<device_stream>> sessions;  // touched on the io thread only
     bool stopping = false;
     asio::steady_timer expiry;
     metrics::transport_metrics& transport;
@@ -69,63 +70,27 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
     void expire_devices();
 };
 
-// ----- WebSocket session -------------------------------------------------------------------------
+// ----- device streams (WebSocket, SSE) ----------------------------------------------------------
 
-/// One WebSocket of a device. Frames from the hub arrive on any thread and are posted here; at most
-/// one write is in flight; queued bytes are bounded by `limits.send_queue_bytes`, past which the
-/// socket is closed with 4008 (too slow). Protocol: DESIGN.md §7.
-class ws_session : public pipeline::connection, public std::enable_shared_from_this<ws_session> {
+/// What WebSocket and SSE sessions share: the link to the device hub, and a send queue with one
+/// write in flight whose bytes are bounded by `limits.send_queue_bytes` (past it the stream is
+/// closed as too slow, 4008 on a WebSocket). Frames from the hub arrive on any thread and are
+/// posted to the stream's executor. Subclasses frame and write the bytes.
+class device_stream : public pipeline::connection, public std::enable_shared_from_this<device_stream> {
 public:
-    ws_session(std::shared_ptr<server::impl> server, tcp::socket socket)
-        : server_(std::move(server)), ws_(std::move(socket)), token_timer_(ws_.get_executor()) {}
+    device_stream(std::shared_ptr<server::impl> server, asio::any_io_executor executor)
+        : server_(std::move(server)), executor_(std::move(executor)) {}
 
-    asio::awaitable<void> run(http::request<http::string_body> request) {
-        ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
-        ws_.read_message_max(64 * 1024);
-        auto [ec] = co_await ws_.async_accept(request, use_tuple);
-        if (ec) co_return;
-        server_->sessions.insert(shared_from_this());
-        server_->transport.connections.Increment();
-        // The seed's way: a token in the URL registers the device at connect.
-        if (auto url = boost::urls::parse_origin_form(request.target()); url) {
-            auto it = url->params().find("token");
-            if (it != url->params().end()) {
-                bj::object data{{"token", std::string((*it).value)}};
-                if (auto r = url->params().find("resume_from"); r != url->params().end()) {
-                    try {
-                        data["resume_from"] = std::stoull(std::string((*r).value));
-                    } catch (const std::exception&) {
-                        send_event("error", bj::object{{"code", "invalid_input"}, {"message", "resume_from must be a number"}});
-                    }
-                }
-                on_register(data);
-            }
-        }
-        beast::flat_buffer buffer;
-        while (!closing_) {
-            auto [read_ec, n] = co_await ws_.async_read(buffer, use_tuple);
-            if (read_ec) break;
-            if (!ws_.got_text()) {
-                send_event("error", bj::object{{"code", "invalid_frame"}, {"message", "frames must be JSON text"}});
-            } else {
-                on_text(beast::buffers_to_string(buffer.data()));
-            }
-            buffer.consume(buffer.size());
-        }
-        finish();
-    }
-
-    // pipeline::connection (any thread)
     void send(pipeline::frame_head head, std::uint64_t seq) override {
-        asio::post(ws_.get_executor(), [self = shared_from_this(), head = std::move(head), seq] {
+        asio::post(executor_, [self = shared_from_this(), head = std::move(head), seq] {
             if (seq <= self->last_seq_) return;  // already sent while resuming
             self->last_seq_ = seq;
-            self->enqueue({std::move(head), std::to_string(seq) + "}"});
+            self->enqueue(self->delivery(std::move(head), seq));
         });
     }
 
     void close(std::uint16_t code, const std::string& reason) override {
-        asio::post(ws_.get_executor(), [self = shared_from_this(), code, reason] { self->close_now(code, reason); });
+        asio::post(executor_, [self = shared_from_this(), code, reason] { self->close_now(code, reason); });
     }
 
     void close_now(std::uint16_t code, const std::string& reason) {
@@ -133,27 +98,29 @@ public:
         closing_ = true;
         queue_.clear();
         queued_bytes_ = 0;
-        token_timer_.cancel();
-        ws_.async_close(websocket::close_reason(static_cast<websocket::close_code>(code), reason), [self = shared_from_this()](beast::error_code) {});
-        // A peer that does not read may never complete the close handshake.
-        auto guard = std::make_shared<asio::steady_timer>(ws_.get_executor(), std::chrono::seconds(5));
-        guard->async_wait([self = shared_from_this(), guard](beast::error_code ec) {
-            if (!ec) beast::get_lowest_layer(self->ws_).close();
-        });
+        on_close(code, reason);
     }
 
-private:
+protected:
+    /// A frame as bytes: `before` + `*shared` + `after` (the shared part is the serialized frame).
     struct item {
-        std::shared_ptr<const std::string> head;
-        std::string tail;  // per-device "<seq>}" for deliveries
+        std::string before;
+        std::shared_ptr<const std::string> shared;
+        std::string after;
+        std::size_t size() const { return before.size() + shared->size() + after.size(); }
     };
+
+    virtual item delivery(pipeline::frame_head head, std::uint64_t seq) = 0;
+    virtual void write(const item& it, std::function<void(beast::error_code)> done) = 0;
+    virtual void on_close(std::uint16_t code, const std::string& reason) = 0;
 
     void enqueue(item it) {
         if (closing_) return;
-        queued_bytes_ += it.head->size() + it.tail.size();
+        queued_bytes_ += it.size();
         if (queued_bytes_ > server_->ctx.config.limits.send_queue_bytes) {
             server_->transport.dropped.Increment(static_cast<double>(queue_.size() + 1));
-            spdlog::warn("device {}: send queue over {} bytes, closing as too slow", device_, server_->ctx.config.limits.send_queue_bytes);
+            spdlog::warn("device {}: send queue over {} bytes, closing as too slow", device_,
+                         server_->ctx.config.limits.send_queue_bytes);
             close_now(close_code::too_slow, "too slow");
             return;
         }
@@ -167,12 +134,9 @@ private:
             return;
         }
         writing_ = true;
-        const auto& front = queue_.front();
-        std::array<asio::const_buffer, 2> buffers{asio::buffer(*front.head), asio::buffer(front.tail)};
-        ws_.text(true);
-        ws_.async_write(buffers, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+        write(queue_.front(), [self = shared_from_this()](beast::error_code ec) {
             if (self->queue_.empty()) return;  // cleared by close_now
-            self->queued_bytes_ -= self->queue_.front().head->size() + self->queue_.front().tail.size();
+            self->queued_bytes_ -= self->queue_.front().size();
             self->queue_.pop_front();
             if (ec) {
                 self->server_->transport.dropped.Increment(static_cast<double>(self->queue_.size() + 1));
@@ -185,8 +149,116 @@ private:
         });
     }
 
+    /// Joins the device's stream: what it missed since `resume_from`, or a resync notice.
+    pipeline::device_hub::attach_result attach(const auth::claims& who, std::optional<std::uint64_t> resume_from) {
+        device_ = who.device;
+        auto attached = server_->ctx.hub.attach(device_, shared_from_this(), resume_from);
+        attached_ = true;
+        last_seq_ = attached.seq;
+        return attached;
+    }
+
+    void opened() {
+        server_->sessions.insert(shared_from_this());
+        server_->transport.connections.Increment();
+    }
+
+    void finished() {
+        closing_ = true;
+        if (attached_) server_->ctx.hub.detach(device_, this);
+        attached_ = false;
+        server_->transport.connections.Decrement();
+        server_->sessions.erase(shared_from_this());
+    }
+
+    std::shared_ptr<server::impl> server_;
+    asio::any_io_executor executor_;
+    std::string device_;
+    bool attached_ = false;
+    bool closing_ = false;
+    std::uint64_t last_seq_ = 0;
+
+private:
+    bool writing_ = false;
+    std::deque<item> queue_;
+    std::size_t queued_bytes_ = 0;
+};
+
+/// The query parameter `name` of a request target, if present.
+std::optional<std::string> query_param(std::string_view target, std::string_view name) {
+    auto url = boost::urls::parse_origin_form(target);
+    if (!url) return std::nullopt;
+    auto it = url->params().find(name);
+    if (it == url->params().end()) return std::nullopt;
+    return std::string((*it).value);
+}
+
+// ----- WebSocket session -------------------------------------------------------------------------
+
+/// One WebSocket of a device. Protocol: DESIGN.md §7, docs/api.md.
+class ws_session final : public device_stream {
+public:
+    ws_session(std::shared_ptr<server::impl> server, tcp::socket socket)
+        : device_stream(std::move(server), socket.get_executor()), ws_(std::move(socket)), token_timer_(ws_.get_executor()) {}
+
+    asio::awaitable<void> run(http::request<http::string_body> request) {
+        auto self = shared_from_this();
+        ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
+        ws_.read_message_max(64 * 1024);
+        auto [ec] = co_await ws_.async_accept(request, use_tuple);
+        if (ec) co_return;
+        opened();
+        // The seed's way: a token in the URL registers the device at connect.
+        if (auto token = query_param(request.target(), "token")) {
+            bj::object data{{"token", *token}};
+            if (auto r = query_param(request.target(), "resume_from")) {
+                try {
+                    data["resume_from"] = std::stoull(*r);
+                } catch (const std::exception&) {
+                    send_error("invalid_input", "resume_from must be a number");
+                }
+            }
+            on_register(data);
+        }
+        beast::flat_buffer buffer;
+        while (!closing_) {
+            auto [read_ec, n] = co_await ws_.async_read(buffer, use_tuple);
+            if (read_ec) break;
+            if (!ws_.got_text()) {
+                send_error("invalid_frame", "frames must be JSON text");
+            } else {
+                on_text(beast::buffers_to_string(buffer.data()));
+            }
+            buffer.consume(buffer.size());
+        }
+        token_timer_.cancel();
+        finished();
+    }
+
+private:
+    item delivery(pipeline::frame_head head, std::uint64_t seq) override {
+        return {{}, std::move(head), std::to_string(seq) + "}"};
+    }
+
+    void write(const item& it, std::function<void(beast::error_code)> done) override {
+        std::array<asio::const_buffer, 2> buffers{asio::buffer(*it.shared), asio::buffer(it.after)};
+        ws_.text(true);
+        ws_.async_write(buffers, [done = std::move(done)](beast::error_code ec, std::size_t) { done(ec); });
+    }
+
+    void on_close(std::uint16_t code, const std::string& reason) override {
+        token_timer_.cancel();
+        auto self = shared_from_this();
+        ws_.async_close(websocket::close_reason(static_cast<websocket::close_code>(code), reason), [self](beast::error_code) {});
+        // A peer that does not read may never complete the close handshake.
+        auto guard = std::make_shared<asio::steady_timer>(ws_.get_executor(), std::chrono::seconds(5));
+        guard->async_wait([self, guard, this](beast::error_code ec) {
+            if (!ec) beast::get_lowest_layer(ws_).close();
+        });
+    }
+
     void send_event(const char* event, bj::value data) {
-        enqueue({std::make_shared<const std::string>(bj::serialize(bj::object{{"event", event}, {"data", std::move(data)}})), {}});
+        enqueue({{}, std::make_shared<const std::string>(bj::serialize(bj::object{{"event", event}, {"data", std::move(data)}})), {}});
     }
 
     void send_error(const std::string& code, const std::string& message) {
@@ -214,13 +286,11 @@ private:
             if (name == "refresh_access_token") return on_refresh(*data);
             if (!claims_) return send_error("not_registered", "send 'register' with a token first");
             if (name == "subscribe") return send_event("subscribed", server_->routes.subscribe(*claims_, *data));
-            if (name == "unsubscribe") {
-                const auto* d = data->if_object();
-                const auto* ch = d ? d->if_contains("channel") : nullptr;
-                if (ch == nullptr || !ch->is_string()) return send_error("invalid_input", "unsubscribe needs {\"channel\": NAME}");
-                bool removed = server_->routes.unsubscribe(*claims_, std::string(ch->get_string()));
-                return send_event("unsubscribed", bj::object{{"channel", *ch}, {"removed", removed}});
-            }
+            const auto* d = data->if_object();
+            const auto* ch = d ? d->if_contains("channel") : nullptr;
+            if (ch == nullptr || !ch->is_string()) return send_error("invalid_input", "unsubscribe needs {\"channel\": NAME}");
+            bool removed = server_->routes.unsubscribe(*claims_, std::string(ch->get_string()));
+            send_event("unsubscribed", bj::object{{"channel", *ch}, {"removed", removed}});
         } catch (const error& e) {
             send_error(e.code(), e.what());
         } catch (const std::exception& e) {
@@ -256,17 +326,14 @@ private:
         }
         bool first = !claims_;
         claims_ = who;
-        device_ = who.device;
         arm_token_timer();
         if (!first) return send_event("register", bj::object{{"success", true}, {"device", device_}, {"seq", last_seq_}});
-        auto attached = server_->ctx.hub.attach(device_, shared_from_this(), resume_from);
-        attached_ = true;
-        last_seq_ = attached.seq;
+        auto attached = attach(who, resume_from);
         send_event("register", bj::object{{"success", true}, {"device", device_}, {"seq", attached.seq}});
         if (attached.resync_required) {
             send_event("resync_required", bj::object{{"seq", attached.seq}, {"resume_from", *resume_from}});
         }
-        for (auto& [seq, head] : attached.replay) enqueue({std::move(head), std::to_string(seq) + "}"});
+        for (auto& [seq, head] : attached.replay) enqueue(delivery(std::move(head), seq));
     }
 
     void on_refresh(const bj::value& data) {
@@ -287,33 +354,92 @@ private:
 
     void arm_token_timer() {
         token_timer_.expires_at(std::chrono::steady_clock::now() + (claims_->expires - std::chrono::system_clock::now()));
-        token_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+        token_timer_.async_wait([self = shared_from_this(), this](beast::error_code ec) {
             if (ec) return;
-            self->send_error("token_expired", "access token expired; refresh it with refresh_access_token");
-            self->close_now(close_code::token_expired, "token expired");
+            send_error("token_expired", "access token expired; refresh it with refresh_access_token");
+            close_now(close_code::token_expired, "token expired");
         });
     }
 
-    void finish() {
-        closing_ = true;
-        token_timer_.cancel();
-        if (attached_) server_->ctx.hub.detach(device_, this);
-        attached_ = false;
-        server_->transport.connections.Decrement();
-        server_->sessions.erase(shared_from_this());
-    }
-
-    std::shared_ptr<server::impl> server_;
     websocket::stream<beast::tcp_stream> ws_;
     asio::steady_timer token_timer_;
     std::optional<auth::claims> claims_;
-    std::string device_;
-    bool attached_ = false;
-    bool closing_ = false;
-    bool writing_ = false;
-    std::uint64_t last_seq_ = 0;
-    std::deque<item> queue_;
-    std::size_t queued_bytes_ = 0;
+};
+
+// ----- Server-Sent Events ------------------------------------------------------------------------
+
+/// `GET /v1/sse`: the device's stream as Server-Sent Events (one-way; subscriptions are made over
+/// HTTP). Each delivery is `id: SEQ`, `event: NAME`, `data: FRAME` where FRAME is the same JSON
+/// frame a WebSocket gets; a reconnect with `Last-Event-ID` (or `?resume_from=`) resumes. A
+/// comment line every 15 s keeps proxies from closing an idle stream.
+class sse_session final : public device_stream {
+public:
+    sse_session(std::shared_ptr<server::impl> server, beast::tcp_stream stream)
+        : device_stream(std::move(server), stream.get_executor()), stream_(std::move(stream)), keepalive_(stream_.get_executor()) {}
+
+    asio::awaitable<void> run(const http::request<http::string_body>& request, auth::claims who, std::optional<std::uint64_t> resume_from) {
+        auto self = shared_from_this();
+        http::response<http::empty_body> res{http::status::ok, request.version()};
+        res.set(http::field::content_type, "text/event-stream");
+        res.set(http::field::cache_control, "no-cache");
+        res.set(http::field::server, "sluice");
+        http::response_serializer<http::empty_body> serializer{res};
+        stream_.expires_never();
+        auto [ec, n] = co_await http::async_write_header(stream_, serializer, use_tuple);
+        if (ec) co_return;
+        opened();
+        auto attached = attach(who, resume_from);
+        bj::object hello{{"success", true}, {"device", device_}, {"seq", attached.seq}};
+        enqueue({"event: register\ndata: ", std::make_shared<const std::string>(bj::serialize(hello)), "\n\n"});
+        if (attached.resync_required) {
+            bj::object resync{{"seq", attached.seq}, {"resume_from", *resume_from}};
+            enqueue({"event: resync_required\ndata: ", std::make_shared<const std::string>(bj::serialize(resync)), "\n\n"});
+        }
+        for (auto& [seq, head] : attached.replay) enqueue(delivery(std::move(head), seq));
+        keepalive();
+        // The client sends nothing; a read completes when it goes away.
+        char byte;
+        while (!closing_) {
+            auto [read_ec, got] = co_await stream_.socket().async_read_some(asio::buffer(&byte, 1), use_tuple);
+            if (read_ec) break;
+        }
+        keepalive_.cancel();
+        finished();
+    }
+
+private:
+    item delivery(pipeline::frame_head head, std::uint64_t seq) override {
+        // The head is `{"event":"NAME",...`: the SSE event name is read off it.
+        constexpr std::string_view prefix = "{\"event\":\"";
+        auto end = head->find('"', prefix.size());
+        std::string name = head->substr(prefix.size(), end - prefix.size());
+        auto id = std::to_string(seq);
+        return {"id: " + id + "\nevent: " + name + "\ndata: ", std::move(head), id + "}\n\n"};
+    }
+
+    void write(const item& it, std::function<void(beast::error_code)> done) override {
+        std::array<asio::const_buffer, 3> buffers{asio::buffer(it.before), asio::buffer(*it.shared), asio::buffer(it.after)};
+        asio::async_write(stream_.socket(), buffers, [done = std::move(done)](beast::error_code ec, std::size_t) { done(ec); });
+    }
+
+    void on_close(std::uint16_t, const std::string&) override {
+        keepalive_.cancel();
+        beast::error_code ignored;
+        stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    }
+
+    void keepalive() {
+        keepalive_.expires_after(std::chrono::seconds(15));
+        keepalive_.async_wait([self = shared_from_this(), this](beast::error_code ec) {
+            if (ec || closing_) return;
+            static const auto comment = std::make_shared<const std::string>(": keepalive\n\n");
+            enqueue({{}, comment, {}});
+            keepalive();
+        });
+    }
+
+    beast::tcp_stream stream_;
+    asio::steady_timer keepalive_;
 };
 
 // ----- HTTP --------------------------------------------------------------------------------------
@@ -359,6 +485,38 @@ asio::awaitable<void> server::impl::serve_http(beast::tcp_stream stream) {
                 auto session = std::make_shared<ws_session>(self, stream.release_socket());
                 co_await session->run(std::move(request));
                 co_return;
+            }
+        }
+        if (request.method() == http::verb::get && request.target().starts_with("/v1/sse")) {
+            auto url = boost::urls::parse_origin_form(request.target());
+            if (url && url->path() == "/v1/sse") {
+                std::optional<http_response> refused;
+                auth::claims who;
+                std::optional<std::uint64_t> resume_from;
+                try {
+                    std::string token(request[http::field::authorization]);
+                    token = token.starts_with("Bearer ") ? token.substr(7) : query_param(request.target(), "token").value_or("");
+                    if (token.empty()) throw auth::auth_error("unauthorized", "missing token (Authorization: Bearer or ?token=)");
+                    who = routes.authenticate(token);
+                    auto last = std::string(request["Last-Event-ID"]);
+                    if (last.empty()) last = query_param(request.target(), "resume_from").value_or("");
+                    if (!last.empty()) resume_from = std::stoull(last);
+                } catch (const error& e) {
+                    refused = api::error_response(e.code(), e.what());
+                } catch (const std::exception&) {
+                    refused = api::error_response("invalid_input", "Last-Event-ID / resume_from must be a sequence number");
+                }
+                if (!refused) {
+                    auto session = std::make_shared<sse_session>(self, std::move(stream));
+                    co_await session->run(request, std::move(who), resume_from);
+                    co_return;
+                }
+                http::response<http::string_body> res{static_cast<http::status>(refused->status), request.version()};
+                res.set(http::field::content_type, refused->content_type);
+                res.body() = refused->body;
+                res.prepare_payload();
+                co_await http::async_write(stream, res, use_tuple);
+                continue;
             }
         }
         http_request in{std::string(request.method_string()), std::string(request.target()),
