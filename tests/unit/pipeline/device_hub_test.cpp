@@ -1,5 +1,7 @@
 #include <sluice/pipeline/device_hub.hpp>
 
+#include "../temp_file.hpp"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -17,13 +19,8 @@ struct recording_connection : connection {
 };
 
 struct DeviceHub : ::testing::Test {
-    fs::path file = fs::temp_directory_path() / ("sluice_hub_" + std::to_string(::getpid()) + "_" +
-                                                 ::testing::UnitTest::GetInstance()->current_test_info()->name() + ".db");
-    void SetUp() override { remove(); }
-    void TearDown() override { remove(); }
-    void remove() {
-        for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(file.string() + suffix);
-    }
+    sluice::testing::temp_database db{"sluice_hub_"};
+    const fs::path& file = db.path();
     static delivery to(std::vector<std::string> devices, const char* head) {
         return {std::move(devices), std::make_shared<const std::string>(head)};
     }

@@ -1,5 +1,7 @@
 #include <sluice/queue/queue.hpp>
 
+#include "../temp_file.hpp"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -11,13 +13,8 @@ using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
 struct EmbeddedQueue : ::testing::Test {
-    fs::path file = fs::temp_directory_path() / ("sluice_queue_" + std::to_string(::getpid()) + "_" +
-                                                 ::testing::UnitTest::GetInstance()->current_test_info()->name() + ".db");
-    void SetUp() override { remove(); }
-    void TearDown() override { remove(); }
-    void remove() {
-        for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(file.string() + suffix);
-    }
+    sluice::testing::temp_database db{"sluice_queue_"};
+    const fs::path& file = db.path();
 };
 
 std::vector<std::string> bodies(const std::vector<sluice::queue::message>& ms) {

@@ -2,6 +2,8 @@
 #include <sluice/core/json_io.hpp>
 #include <sluice/store/store.hpp>
 
+#include "../temp_file.hpp"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -13,20 +15,8 @@ namespace bj = boost::json;
 using sluice::store::write_request;
 
 struct SqliteStore : ::testing::Test {
-    fs::path file = fs::temp_directory_path() / ("sluice_store_" + std::to_string(::getpid()) + "_" +
-                                                 ::testing::UnitTest::GetInstance()->current_test_info()->name() + ".db");
-    std::unique_ptr<sluice::store::store> store;
-    void SetUp() override {
-        remove();
-        store = sluice::store::open_sqlite(file);
-    }
-    void TearDown() override {
-        store.reset();
-        remove();
-    }
-    void remove() {
-        for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(file.string() + suffix);
-    }
+    sluice::testing::temp_database db{"sluice_store_"};
+    std::unique_ptr<sluice::store::store> store = sluice::store::open_sqlite(db.path());
     static write_request create(std::string op, std::string id, const char* body) {
         write_request r;
         r.op = std::move(op);
