@@ -116,3 +116,11 @@ def test_logout_closes_the_device_with_4001(server, ws_clients):
     c.subscribe(model="task")
     assert server.request("POST", "/v1/logout", t).status_code == 200
     assert c.closed_code() == 4001
+
+
+def test_a_token_from_sluice_token_expires_after_its_ttl(server):
+    t = server.token("alice", "short", ttl=1)
+    assert server.request("GET", "/v1/apps/demo/models/task/none", t).status_code == 404
+    time.sleep(2.2)
+    r = server.request("GET", "/v1/apps/demo/models/task/none", t)
+    assert r.status_code == 401 and r.json()["error"] == "token_expired"

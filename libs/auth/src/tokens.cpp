@@ -52,7 +52,7 @@ claims authenticator::verify(std::string_view token) const {
         decoded = jwt::decode(jwt::string_view(token.data(), token.size()),
                               jwt::params::algorithms({hs ? "HS256" : "RS256"}), ec,
                               jwt::params::secret(hs ? app->secret : app->public_key), jwt::params::verify(true),
-                              jwt::params::leeway(5));
+                              jwt::params::leeway(0));
     } catch (const std::exception& e) {
         unauthorized(std::string("invalid token: ") + e.what());
     }

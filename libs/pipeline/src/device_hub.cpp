@@ -52,29 +52,29 @@ device_hub::~device_hub() = default;
 
 void device_hub::deliver(const std::vector<delivery>& batch) {
     std::vector<std::pair<const delivery*, std::vector<std::uint64_t>>> assigned;
-    std::vector<std::vector<std::vector<std::shared_ptr<connection>>>> targets;
+    struct target {
+        std::shared_ptr<connection> to;
+        const frame_head* head;
+        std::uint64_t seq;
+    };
+    std::vector<target> targets;
     {
         std::lock_guard lock(mutex_);
         for (const auto& d : batch) {
             std::vector<std::uint64_t> seqs;
-            std::vector<std::vector<std::shared_ptr<connection>>> conns;
+            seqs.reserve(d.devices.size());
             for (const auto& device : d.devices) {
                 auto& state = devices_[device];
                 seqs.push_back(++state.seq);
                 state.backlog.emplace_back(state.seq, d.head);
                 if (state.backlog.size() > backlog_) state.backlog.pop_front();
-                conns.push_back(state.connections);
+                for (const auto& c : state.connections) targets.push_back({c, &d.head, state.seq});
             }
             assigned.emplace_back(&d, std::move(seqs));
-            targets.push_back(std::move(conns));
         }
     }
     persist(assigned);
-    for (std::size_t i = 0; i < assigned.size(); ++i) {
-        for (std::size_t j = 0; j < assigned[i].second.size(); ++j) {
-            for (const auto& c : targets[i][j]) c->send(assigned[i].first->head, assigned[i].second[j]);
-        }
-    }
+    for (auto& t : targets) t.to->send(*t.head, t.seq);
 }
 
 void device_hub::persist(const std::vector<std::pair<const delivery*, std::vector<std::uint64_t>>>& assigned) {

@@ -14,6 +14,7 @@
 #include <deque>
 #include <filesystem>
 #include <map>
+#include <unordered_map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -76,7 +77,7 @@ private:
     void prune();
 
     std::mutex mutex_;
-    std::map<std::string, device_state, std::less<>> devices_;
+    std::unordered_map<std::string, device_state> devices_;
     std::size_t backlog_;
     std::chrono::seconds grace_;
     struct log;
