@@ -740,8 +740,12 @@ void collect_constraints(const node* root, std::vector<field_constraint>& out) {
             } else if (const auto* c = dynamic_cast<const compare_op*>(o.get()); c && c->bound.is_number()) {
                 double b = static_cast<double>(number_of(c->bound));
                 if (c->how == comparison::gt || c->how == comparison::gte) {
+                    bool open = c->how == comparison::gt;
+                    if (b > range.low || (b == range.low && open)) range.low_open = open;
                     range.low = std::max(range.low, b);
                 } else {
+                    bool open = c->how == comparison::lt;
+                    if (b < range.high || (b == range.high && open)) range.high_open = open;
                     range.high = std::min(range.high, b);
                 }
                 has_range = true;
@@ -749,13 +753,20 @@ void collect_constraints(const node* root, std::vector<field_constraint>& out) {
         }
         if (!has_equals && has_range) out.push_back(std::move(range));
     }
-    // A lone equality or $in on one field is the whole filter.
-    if (const auto* f = dynamic_cast<const field_node*>(root); f && f->ops.size() == 1 && out.size() == 1 &&
-                                                               out.front().type == field_constraint::kind::equals &&
-                                                               (dynamic_cast<const eq_op*>(f->ops.front().get()) ||
-                                                                dynamic_cast<const in_op*>(f->ops.front().get()))) {
-        out.front().whole_filter = true;
+    // A lone equality or $in on one field is the whole filter; so are bounds made only of exact
+    // numeric comparisons.
+    const auto* f = dynamic_cast<const field_node*>(root);
+    if (f == nullptr || out.size() != 1) return;
+    if (out.front().type == field_constraint::kind::equals) {
+        out.front().whole_filter = f->ops.size() == 1 && (dynamic_cast<const eq_op*>(f->ops.front().get()) ||
+                                                          dynamic_cast<const in_op*>(f->ops.front().get()));
+        return;
     }
+    out.front().whole_filter = std::all_of(f->ops.begin(), f->ops.end(), [](const auto& o) {
+        const auto* c = dynamic_cast<const compare_op*>(o.get());
+        double ignored;
+        return c != nullptr && exact_double(c->bound, ignored);
+    });
 }
 
 }  // namespace

@@ -30,10 +30,11 @@ void erase_value(std::vector<std::uint32_t>& v, std::uint32_t slot) {
     }
 }
 
-void erase_value(std::multimap<double, std::uint32_t>& m, double key, std::uint32_t slot) {
+template <class Map>
+void erase_value(Map& m, double key, std::uint32_t slot) {
     auto [first, last] = m.equal_range(key);
     for (auto it = first; it != last; ++it) {
-        if (it->second == slot) {
+        if (it->second.slot == slot) {
             m.erase(it);
             return;
         }
@@ -41,11 +42,15 @@ void erase_value(std::multimap<double, std::uint32_t>& m, double key, std::uint3
 }
 
 /// Calls fn on each scalar the path reaches, leaf arrays expanded, as the filter operators see them.
+/// Returns how many values the path reached (an array counting as one).
 template <class Fn>
-void for_each_scalar(const bj::value& doc, const json::field_path& path, Fn&& fn) {
+std::size_t for_each_scalar(const bj::value& doc, const json::field_path& path, Fn&& fn) {
+    std::size_t reached = 0;
     json::any_value(&doc, path.segments(), [&](const bj::value* v) {
         if (v == nullptr) return false;
+        ++reached;
         if (const auto* a = v->if_array()) {
+            ++reached;  // several values: a lone-number shortcut does not apply
             for (const auto& e : *a) {
                 if (json::is_scalar(e)) fn(e);
             }
@@ -54,6 +59,20 @@ void for_each_scalar(const bj::value& doc, const json::field_path& path, Fn&& fn
         }
         return false;
     });
+    return reached;
+}
+
+/// The number as a double, when that is exact.
+bool exact_number(const bj::value& v, double& x) {
+    if (v.is_double()) {
+        x = v.get_double();
+        return true;
+    }
+    if (v.is_int64() && v.get_int64() > -(std::int64_t(1) << 53) && v.get_int64() < (std::int64_t(1) << 53)) {
+        x = static_cast<double>(v.get_int64());
+        return true;
+    }
+    return false;
 }
 
 }  // namespace
@@ -141,21 +160,23 @@ void subscription_index::index_filtered(bucket& b, std::uint32_t slot) {
                            [&](const range_index& x) { return x.path.text() == best->path->text(); });
     if (it == b.ranges.end()) it = b.ranges.insert(b.ranges.end(), {*best->path, {}, {}, {}});
     e.path_slot = static_cast<std::size_t>(it - b.ranges.begin());
+    hot_[slot].exact = best->whole_filter;
+    range_entry r{slot, best->low, best->high, best->low_open, best->high_open};
     constexpr double infinity = std::numeric_limits<double>::infinity();
     if (best->low > -infinity && best->high < infinity) {
         e.where = entry::place::range_bounded;
         e.bound = best->low;
         double width = best->high - best->low;
         e.width_class = width > 0 ? std::ilogb(width) : std::numeric_limits<int>::min();
-        it->bounded[e.width_class].emplace(e.bound, slot);
+        it->bounded[e.width_class].emplace(e.bound, r);
     } else if (best->low > -infinity || best->high == infinity) {
         e.where = entry::place::range_low;
         e.bound = best->low;
-        it->by_low.emplace(e.bound, slot);
+        it->by_low.emplace(e.bound, r);
     } else {
         e.where = entry::place::range_high;
         e.bound = best->high;
-        it->by_high.emplace(e.bound, slot);
+        it->by_high.emplace(e.bound, r);
     }
 }
 
@@ -262,19 +283,40 @@ void subscription_index::find(std::span<const std::string> channels, const bj::v
                 });
             }
             for (const auto& index : b.ranges) {
+                // With one exact number at the path, a filter that is only these bounds is decided
+                // here, without evaluating it.
+                const bj::value* lone = nullptr;
+                std::size_t reached = for_each_scalar(*images[image], index.path, [&](const bj::value& v) { lone = &v; });
+                double lone_x = 0;
+                const bool decide = reached == 1 && lone != nullptr && exact_number(*lone, lone_x);
+                auto consider = [&](const range_entry& r, double x) {
+                    if (!hot_[r.slot].exact || !decide) return reach(r.slot, evaluate);
+                    if (r.contains(x)) reach(r.slot, image_flags[image]);
+                };
+                double highest = -std::numeric_limits<double>::infinity();
                 for_each_scalar(*images[image], index.path, [&](const bj::value& v) {
                     if (!v.is_number()) return;
                     double x = static_cast<double>(json::number_of(v));
+                    highest = std::max(highest, x);
                     for (auto it = index.by_low.begin(), end = index.by_low.upper_bound(x); it != end; ++it)
-                        reach(it->second, evaluate);
+                        consider(it->second, lone_x);
                     for (auto it = index.by_high.lower_bound(x); it != index.by_high.end(); ++it)
-                        reach(it->second, evaluate);
+                        consider(it->second, lone_x);
+                    if (reached != 1) return;
                     for (const auto& [width_class, by_low] : index.bounded) {
                         double reach_back = width_class == std::numeric_limits<int>::min() ? 0 : std::ldexp(1.0, width_class + 1);
                         for (auto it = by_low.lower_bound(x - reach_back), end = by_low.upper_bound(x); it != end; ++it)
-                            reach(it->second, evaluate);
+                            consider(it->second, lone_x);
                     }
                 });
+                // Several values (an array): one may meet the lower bound and another the upper, so
+                // every two-sided range with low <= the highest value is a candidate.
+                if (reached != 1 && highest > -std::numeric_limits<double>::infinity()) {
+                    for (const auto& [width_class, by_low] : index.bounded) {
+                        for (auto it = by_low.begin(), end = by_low.upper_bound(highest); it != end; ++it)
+                            reach(it->second.slot, evaluate);
+                    }
+                }
             }
         }
         resolve(ci, before, after, out);

@@ -33,7 +33,10 @@ struct field_constraint {
     /// kind::range: the field holds a number in [low, high] (open ends given by the flags).
     double low = -std::numeric_limits<double>::infinity();
     double high = std::numeric_limits<double>::infinity();
-    /// The filter is this one condition and nothing else (for `equals`: a single `$eq`/`$in`).
+    bool low_open = false;   ///< `$gt` rather than `$gte`
+    bool high_open = false;  ///< `$lt` rather than `$lte`
+    /// The filter is this one condition and nothing else: a single `$eq`/`$in`, or numeric bounds
+    /// (then exact for a field that holds one number, not an array).
     bool whole_filter = false;
 };
 

@@ -67,13 +67,24 @@ private:
     };
     /// Numeric ranges on one path. One-sided ranges are ordered by their bound, so the candidates
     /// for a value x are a prefix (low <= x) or a suffix (high >= x). Two-sided ranges are grouped
-    /// by width class (widths in [2^k, 2^k+1)) and ordered by low: for x only lows within
-    /// [x - 2^k+1, x] are candidates, and at least half of those contain x.
+    /// by width class (widths in [2^k, 2^k+1)) and ordered by low: for a lone value x only lows
+    /// within [x - 2^k+1, x] are candidates, and at least half of those contain x. (An array can
+    /// meet the two bounds with different elements: then every range with low <= its highest
+    /// element is a candidate.)
+    struct range_entry {
+        std::uint32_t slot;
+        double low, high;
+        bool low_open, high_open;
+        bool contains(double x) const noexcept {
+            return (low_open ? x > low : x >= low) && (high_open ? x < high : x <= high);
+        }
+    };
+    using range_map = std::multimap<double, range_entry>;
     struct range_index {
         json::field_path path;
-        std::multimap<double, std::uint32_t> by_low;
-        std::multimap<double, std::uint32_t> by_high;
-        std::map<int, std::multimap<double, std::uint32_t>> bounded;
+        range_map by_low;
+        range_map by_high;
+        std::map<int, range_map> bounded;
     };
     struct bucket {
         std::vector<std::uint32_t> unfiltered;
