@@ -156,170 +156,180 @@ bool api::unsubscribe(const auth::claims& who, const std::string& name) {
     return ctx_.registry.unsubscribe(who.device, name);
 }
 
+namespace {
+
+/// Throws 405 unless the request's method is one of `methods`.
+void only(const http_request& request, std::initializer_list<const char*> methods) {
+    for (const char* allowed : methods) {
+        if (request.method == allowed) return;
+    }
+    fail("method_not_allowed", "method " + request.method + " is not allowed on " + request.target);
+}
+
+/// A new write request for the document, stamped with a fresh op, the actor and the time.
+store::write_request new_change(store::write_request::kind kind, const std::string& app, const std::string& model,
+                                const std::string& id, const auth::claims& who) {
+    store::write_request change;
+    change.op = make_ulid();
+    change.type = kind;
+    change.app = app;
+    change.model = model;
+    change.id = id;
+    change.actor = who.user;
+    change.ts = now_ms();
+    return change;
+}
+
+}  // namespace
+
 void api::handle(const http_request& request, std::function<void(http_response)> respond) {
     try {
         auto t = parse_target(request.target);
         const auto& s = t.segments;
-        const auto& m = request.method;
-        auto only = [&](std::initializer_list<const char*> methods) {
-            for (const char* allowed : methods) {
-                if (m == allowed) return;
-            }
-            fail("method_not_allowed", "method " + m + " is not allowed on " + request.target);
-        };
-        if (s.size() == 1 && s[0] == "healthz") {
-            only({"GET"});
-            bool store_ok = ctx_.store.healthy();
-            bj::object queues;
-            for (const auto& name : {pipeline::queues::writer, pipeline::queues::transport_manager, pipeline::queues::websockets}) {
-                auto st = ctx_.queue.stats(name);
-                queues[name] = bj::object{{"ready", st.ready}, {"in_flight", st.in_flight}, {"dead", st.dead}};
-            }
-            bj::object body{{"status", store_ok ? "ok" : "degraded"},
-                            {"store", store_ok ? "ok" : "unavailable"},
-                            {"queue", bj::object{{"status", "ok"}, {"queues", std::move(queues)}}},
-                            {"registry", bj::object{{"subscriptions", ctx_.registry.size()}}}};
-            return respond(json_response(store_ok ? 200 : 503, body));
-        }
-        if (s.size() == 1 && s[0] == "metrics") {
-            only({"GET"});
-            return respond({200, ctx_.metrics.scrape(), "text/plain; version=0.0.4"});
+        if (s.size() == 1 && (s[0] == "healthz" || s[0] == "metrics")) {
+            only(request, {"GET"});
+            return respond(s[0] == "healthz" ? health() : http_response{200, ctx_.metrics.scrape(), "text/plain; version=0.0.4"});
         }
         if (s.size() == 2 && s[0] == "v1" && s[1] == "logout") {
-            only({"POST"});
-            std::string token = bearer(request.authorization);
-            if (token.empty()) throw auth::auth_error("unauthorized", "missing 'Authorization: Bearer <token>'");
-            auto who = authenticate(token);
-            ctx_.hub.close_device(who.device, 4001, "logged out");
-            ctx_.registry.forget_device(who.device);
-            return respond(json_response(200, bj::object{{"device", who.device}, {"logged_out", true}}));
+            only(request, {"POST"});
+            return respond(logout(request));
         }
         if (s.size() < 4 || s[0] != "v1" || s[1] != "apps") fail("not_found", "no route for " + request.target);
-        const std::string& app_name = s[2];
-        if (s[3] == "subscriptions") {
-            auto who = authorize(*this, request, app_name);
-            if (s.size() == 4) {
-                only({"POST"});
-                return respond(json_response(200, subscribe(who, parse_body(request.body, "subscription"))));
-            }
-            if (s.size() == 5) {
-                only({"DELETE"});
-                if (!unsubscribe(who, s[4])) fail("not_found", "device has no subscription on '" + s[4] + "'");
-                return respond(json_response(200, bj::object{{"channel", s[4]}, {"removed", true}}));
-            }
-            fail("not_found", "no route for " + request.target);
+        const std::string& app = s[2];
+        auto who = authorize(*this, request, app);
+        if (s[3] == "subscriptions" && s.size() == 4) {
+            only(request, {"POST"});
+            return respond(json_response(200, subscribe(who, parse_body(request.body, "subscription"))));
+        }
+        if (s[3] == "subscriptions" && s.size() == 5) {
+            only(request, {"DELETE"});
+            if (!unsubscribe(who, s[4])) fail("not_found", "device has no subscription on '" + s[4] + "'");
+            return respond(json_response(200, bj::object{{"channel", s[4]}, {"removed", true}}));
         }
         if (s[3] != "models" || s.size() < 5 || s.size() > 6) fail("not_found", "no route for " + request.target);
         const std::string& model = s[4];
-        auto who = authorize(*this, request, app_name);
-        const auto& app = app_of(ctx_, app_name);
-        const bool owner_only = app.access_of(model) == access::owner;
-
         if (s.size() == 5) {
-            only({"POST"});
-            store::write_request change;
-            change.op = make_ulid();
-            change.type = store::write_request::kind::create;
-            change.app = app_name;
-            change.model = model;
-            change.actor = who.user;
-            change.ts = now_ms();
-            auto body = parse_body(request.body, "document");
-            if (!body.is_object()) fail("invalid_input", "a document must be a JSON object");
-            change.body = std::move(body.as_object());
-            if (const auto* id = change.body.if_contains("id")) {
-                if (!id->is_string() || id->get_string().empty()) fail("invalid_input", "'id' must be a non-empty string");
-                change.id = id->get_string();
-                change.body.erase("id");
-            } else {
-                change.id = make_ulid();
-            }
-            for (const auto& member : change.body) {
-                if (store::is_system_field(member.key()))
-                    fail("invalid_input", "'" + std::string(member.key()) + "' is set by Sluice and cannot be written");
-            }
-            if (ctx_.waiters.has_pending_writes(pipeline::waiters::document_key(app_name, model, change.id)) ||
-                ctx_.store.get(app_name, model, change.id))
-                fail("conflict", "document '" + change.id + "' already exists");
-            return submit(std::move(change), t.wait, 201, std::move(respond));
+            only(request, {"POST"});
+            return create(app, model, who, request, t.wait, std::move(respond));
         }
-        const std::string& id = s[5];
-        if (m == "GET") {
-            auto doc = ctx_.store.get(app_name, model, id);
-            if (!doc) fail("not_found", "document '" + id + "' does not exist");
-            check_owner(app, model, *doc, who);
-            return respond(json_response(200, *doc));
-        }
-        if (id == "query" && m == "POST") {
-            auto body = request.body.empty() ? bj::value(bj::object{}) : parse_body(request.body, "query");
-            if (!body.is_object()) fail("invalid_input", "a query must be an object {filter, sort, limit, offset}");
-            const auto& q = body.as_object();
-            std::optional<json::filter> filter;
-            if (const auto* f = q.if_contains("filter"); f && !f->is_null()) filter = json::filter::compile(*f);
-            store::find_options options;
-            options.filter = filter ? &*filter : nullptr;
-            if (owner_only) options.owner = who.user;
-            if (const auto* sort = q.if_contains("sort"); sort && !sort->is_null()) {
-                if (!sort->is_object()) fail("invalid_input", "'sort' must be an object {field: 1 | -1}");
-                for (const auto& [field, dir] : sort->get_object()) {
-                    if (!dir.is_number() || (json::number_of(dir) != 1 && json::number_of(dir) != -1))
-                        fail("invalid_input", "sort direction of '" + std::string(field) + "' must be 1 or -1");
-                    json::field_path check(field);
-                    options.sort.emplace_back(std::string(field), json::number_of(dir) > 0 ? 1 : -1);
-                }
-            }
-            auto count = [&](const char* key, std::size_t fallback, std::size_t max) -> std::size_t {
-                const auto* v = q.if_contains(key);
-                if (v == nullptr || v->is_null()) return fallback;
-                if (!v->is_int64() || v->get_int64() < 0 || static_cast<std::size_t>(v->get_int64()) > max)
-                    fail("invalid_input", std::string("'") + key + "' must be an integer from 0 to " + std::to_string(max));
-                return static_cast<std::size_t>(v->get_int64());
-            };
-            options.limit = count("limit", 100, 10000);
-            options.offset = count("offset", 0, SIZE_MAX / 2);
-            bj::array items;
-            for (auto& doc : ctx_.store.find(app_name, model, options)) items.push_back(std::move(doc));
-            return respond(json_response(200, bj::object{{"items", std::move(items)}}));
-        }
-        only({"GET", "PATCH", "DELETE"});
-        // With changes to this document still queued, the stored version is not the one the change
-        // will meet: the writer checks it then (a failure is dead-lettered, a waiter told why).
-        const bool queued = ctx_.waiters.has_pending_writes(pipeline::waiters::document_key(app_name, model, id));
-        auto current = ctx_.store.get(app_name, model, id);
-        if (!current && !queued) fail("not_found", "document '" + id + "' does not exist");
-        if (current) check_owner(app, model, *current, who);
-        store::write_request change;
-        change.op = make_ulid();
-        change.app = app_name;
-        change.model = model;
-        change.id = id;
-        change.actor = who.user;
-        change.ts = now_ms();
-        if (m == "PATCH") {
-            auto patch = json::patch::parse(parse_body(request.body, "patch"));
-            for (const auto& op : patch.operations()) {
-                for (const auto* p : {&op.path, &op.from}) {
-                    if (!p->tokens().empty() && store::is_system_field(p->tokens().front()))
-                        throw json::patch_error(op.source_index, "operation " + std::to_string(op.source_index) + ": '" +
-                                                                     p->tokens().front() + "' is set by Sluice and cannot be patched");
-                }
-            }
-            if (current && !queued) {
-                bj::value doc = *current;
-                patch.apply(doc);  // 422 naming the operation when it cannot apply now
-            }
-            change.type = store::write_request::kind::update;
-            change.patch = patch.to_json();
-            return submit(std::move(change), t.wait, 200, std::move(respond));
-        }
-        change.type = store::write_request::kind::remove;
-        return submit(std::move(change), t.wait, 200, std::move(respond));
+        if (s[5] == "query" && request.method == "POST") return respond(query(app, model, who, request));
+        only(request, {"GET", "PATCH", "DELETE"});
+        return document(app, model, s[5], who, request, t.wait, std::move(respond));
     } catch (const error& e) {
         respond(error_response(e.code(), e.what()));
     } catch (const std::exception& e) {
         spdlog::error("api: {} {}: {}", request.method, request.target, e.what());
         respond(error_response("internal", e.what()));
     }
+}
+
+http_response api::health() {
+    bool store_ok = ctx_.store.healthy();
+    bj::object queues;
+    for (const auto& name : {pipeline::queues::writer, pipeline::queues::transport_manager, pipeline::queues::websockets}) {
+        auto st = ctx_.queue.stats(name);
+        queues[name] = bj::object{{"ready", st.ready}, {"in_flight", st.in_flight}, {"dead", st.dead}};
+    }
+    bj::object body{{"status", store_ok ? "ok" : "degraded"},
+                    {"store", store_ok ? "ok" : "unavailable"},
+                    {"queue", bj::object{{"status", "ok"}, {"queues", std::move(queues)}}},
+                    {"registry", bj::object{{"subscriptions", ctx_.registry.size()}}}};
+    return json_response(store_ok ? 200 : 503, body);
+}
+
+http_response api::logout(const http_request& request) {
+    std::string token = bearer(request.authorization);
+    if (token.empty()) throw auth::auth_error("unauthorized", "missing 'Authorization: Bearer <token>'");
+    auto who = authenticate(token);
+    ctx_.hub.close_device(who.device, 4001, "logged out");
+    ctx_.registry.forget_device(who.device);
+    return json_response(200, bj::object{{"device", who.device}, {"logged_out", true}});
+}
+
+void api::create(const std::string& app, const std::string& model, const auth::claims& who, const http_request& request,
+                 bool wait, std::function<void(http_response)> respond) {
+    auto body = parse_body(request.body, "document");
+    if (!body.is_object()) fail("invalid_input", "a document must be a JSON object");
+    auto change = new_change(store::write_request::kind::create, app, model, {}, who);
+    change.body = std::move(body.as_object());
+    if (const auto* id = change.body.if_contains("id")) {
+        if (!id->is_string() || id->get_string().empty()) fail("invalid_input", "'id' must be a non-empty string");
+        change.id = id->get_string();
+        change.body.erase("id");
+    } else {
+        change.id = make_ulid();
+    }
+    for (const auto& member : change.body) {
+        if (store::is_system_field(member.key()))
+            fail("invalid_input", "'" + std::string(member.key()) + "' is set by Sluice and cannot be written");
+    }
+    if (ctx_.waiters.has_pending_writes(pipeline::waiters::document_key(app, model, change.id)) ||
+        ctx_.store.get(app, model, change.id))
+        fail("conflict", "document '" + change.id + "' already exists");
+    submit(std::move(change), wait, 201, std::move(respond));
+}
+
+http_response api::query(const std::string& app, const std::string& model, const auth::claims& who,
+                         const http_request& request) {
+    auto body = request.body.empty() ? bj::value(bj::object{}) : parse_body(request.body, "query");
+    if (!body.is_object()) fail("invalid_input", "a query must be an object {filter, sort, limit, offset}");
+    const auto& q = body.as_object();
+    std::optional<json::filter> filter;
+    if (const auto* f = q.if_contains("filter"); f && !f->is_null()) filter = json::filter::compile(*f);
+    store::find_options options;
+    options.filter = filter ? &*filter : nullptr;
+    if (app_of(ctx_, app).access_of(model) == access::owner) options.owner = who.user;
+    if (const auto* sort = q.if_contains("sort"); sort && !sort->is_null()) {
+        if (!sort->is_object()) fail("invalid_input", "'sort' must be an object {field: 1 | -1}");
+        for (const auto& [field, dir] : sort->get_object()) {
+            if (!dir.is_number() || (json::number_of(dir) != 1 && json::number_of(dir) != -1))
+                fail("invalid_input", "sort direction of '" + std::string(field) + "' must be 1 or -1");
+            json::field_path check(field);  // throws on a malformed path
+            options.sort.emplace_back(std::string(field), json::number_of(dir) > 0 ? 1 : -1);
+        }
+    }
+    auto count = [&](const char* key, std::size_t fallback, std::size_t max) -> std::size_t {
+        const auto* v = q.if_contains(key);
+        if (v == nullptr || v->is_null()) return fallback;
+        if (!v->is_int64() || v->get_int64() < 0 || static_cast<std::size_t>(v->get_int64()) > max)
+            fail("invalid_input", std::string("'") + key + "' must be an integer from 0 to " + std::to_string(max));
+        return static_cast<std::size_t>(v->get_int64());
+    };
+    options.limit = count("limit", 100, 10000);
+    options.offset = count("offset", 0, SIZE_MAX / 2);
+    bj::array items;
+    for (auto& doc : ctx_.store.find(app, model, options)) items.push_back(std::move(doc));
+    return json_response(200, bj::object{{"items", std::move(items)}});
+}
+
+void api::document(const std::string& app_name, const std::string& model, const std::string& id, const auth::claims& who,
+                   const http_request& request, bool wait, std::function<void(http_response)> respond) {
+    const auto& app = app_of(ctx_, app_name);
+    // With changes to this document still queued, the stored version is not the one the change
+    // will meet: the writer checks it then (a failure is dead-lettered, a waiter told why).
+    const bool queued = ctx_.waiters.has_pending_writes(pipeline::waiters::document_key(app_name, model, id));
+    auto current = ctx_.store.get(app_name, model, id);
+    if (!current && (!queued || request.method == "GET")) fail("not_found", "document '" + id + "' does not exist");
+    if (current) check_owner(app, model, *current, who);
+    if (request.method == "GET") return respond(json_response(200, *current));
+    if (request.method == "DELETE") {
+        return submit(new_change(store::write_request::kind::remove, app_name, model, id, who), wait, 200, std::move(respond));
+    }
+    auto patch = json::patch::parse(parse_body(request.body, "patch"));
+    for (const auto& op : patch.operations()) {
+        for (const auto* p : {&op.path, &op.from}) {
+            if (!p->tokens().empty() && store::is_system_field(p->tokens().front()))
+                throw json::patch_error(op.source_index, "operation " + std::to_string(op.source_index) + ": '" +
+                                                             p->tokens().front() + "' is set by Sluice and cannot be patched");
+        }
+    }
+    if (current && !queued) {
+        bj::value doc = *current;
+        patch.apply(doc);  // 422 naming the operation when it cannot apply now
+    }
+    auto change = new_change(store::write_request::kind::update, app_name, model, id, who);
+    change.patch = patch.to_json();
+    submit(std::move(change), wait, 200, std::move(respond));
 }
 
 void api::submit(store::write_request change, bool wait, unsigned wait_status, std::function<void(http_response)> respond) {
