@@ -210,11 +210,11 @@ void api::handle(const http_request& request, std::function<void(http_response)>
         const std::string& model = s[4];
         if (s.size() == 5) {
             only(request, {"POST"});
-            return create(app, model, who, request, t.wait, std::move(respond));
+            return create(app, model, who, request, t.wait, respond);
         }
         if (s[5] == "query" && request.method == "POST") return respond(query(app, model, who, request));
         only(request, {"GET", "PATCH", "DELETE"});
-        return document(app, model, s[5], who, request, t.wait, std::move(respond));
+        return document(app, model, s[5], who, request, t.wait, respond);
     } catch (const error& e) {
         respond(error_response(e.code(), e.what()));
     } catch (const std::exception& e) {
@@ -247,7 +247,7 @@ http_response api::logout(const http_request& request) {
 }
 
 void api::create(const std::string& app, const std::string& model, const auth::claims& who, const http_request& request,
-                 bool wait, std::function<void(http_response)> respond) {
+                 bool wait, const std::function<void(http_response)>& respond) {
     auto body = parse_body(request.body, "document");
     if (!body.is_object()) fail("invalid_input", "a document must be a JSON object");
     auto change = new_change(store::write_request::kind::create, app, model, {}, who);
@@ -266,7 +266,7 @@ void api::create(const std::string& app, const std::string& model, const auth::c
     if (ctx_.waiters.has_pending_writes(pipeline::waiters::document_key(app, model, change.id)) ||
         ctx_.store.get(app, model, change.id))
         fail("conflict", "document '" + change.id + "' already exists");
-    submit(std::move(change), wait, 201, std::move(respond));
+    submit(std::move(change), wait, 201, respond);
 }
 
 http_response api::query(const std::string& app, const std::string& model, const auth::claims& who,
@@ -303,7 +303,7 @@ http_response api::query(const std::string& app, const std::string& model, const
 }
 
 void api::document(const std::string& app_name, const std::string& model, const std::string& id, const auth::claims& who,
-                   const http_request& request, bool wait, std::function<void(http_response)> respond) {
+                   const http_request& request, bool wait, const std::function<void(http_response)>& respond) {
     const auto& app = app_of(ctx_, app_name);
     // With changes to this document still queued, the stored version is not the one the change
     // will meet: the writer checks it then (a failure is dead-lettered, a waiter told why).
@@ -313,7 +313,7 @@ void api::document(const std::string& app_name, const std::string& model, const 
     if (current) check_owner(app, model, *current, who);
     if (request.method == "GET") return respond(json_response(200, *current));
     if (request.method == "DELETE") {
-        return submit(new_change(store::write_request::kind::remove, app_name, model, id, who), wait, 200, std::move(respond));
+        return submit(new_change(store::write_request::kind::remove, app_name, model, id, who), wait, 200, respond);
     }
     auto patch = json::patch::parse(parse_body(request.body, "patch"));
     for (const auto& op : patch.operations()) {
@@ -329,7 +329,7 @@ void api::document(const std::string& app_name, const std::string& model, const 
     }
     auto change = new_change(store::write_request::kind::update, app_name, model, id, who);
     change.patch = patch.to_json();
-    submit(std::move(change), wait, 200, std::move(respond));
+    submit(std::move(change), wait, 200, respond);
 }
 
 void api::submit(store::write_request change, bool wait, unsigned wait_status, std::function<void(http_response)> respond) {
