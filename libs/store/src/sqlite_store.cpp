@@ -1,4 +1,5 @@
 #include <sluice/core/error.hpp>
+#include <sluice/core/ids.hpp>
 #include <sluice/core/json_io.hpp>
 #include <sluice/json/patch.hpp>
 #include <sluice/json/path.hpp>
@@ -69,8 +70,20 @@ public:
                 out[i].failure = std::current_exception();
             }
         }
+        prune_applied_ops();
         tx.commit();
         return out;
+    }
+
+    /// Idempotency records only need to outlive redelivery (an unacked message is redelivered at
+    /// the next start): keep a week, pruned at most hourly.
+    void prune_applied_ops() {
+        auto now = now_ms();
+        if (now - last_prune_ < 3600 * 1000) return;
+        last_prune_ = now;
+        SQLite::Statement prune(write_db_, "DELETE FROM applied_ops WHERE at < ?");
+        prune.bind(1, now - std::int64_t(7) * 24 * 3600 * 1000);
+        prune.exec();
     }
 
     applied_change apply_one(const write_request& change) {
@@ -221,6 +234,7 @@ private:
     }
 
     std::mutex write_mutex_, read_mutex_;
+    std::int64_t last_prune_ = 0;
     SQLite::Database write_db_;
     SQLite::Database read_db_;
 };
