@@ -28,6 +28,8 @@ def test_http_errors_name_the_problem(make_server):
     assert r.status_code == 400 and "owner" in r.json()["message"]
     r = server.request("POST", "/v1/apps/demo/models/task", t, {"big": "x" * 5000})
     assert r.status_code == 413 and r.json()["error"] == "payload_too_large"
+    r = server.http.get(server.url + "/healthz", headers={"X-Big": "y" * 20000}, timeout=10)
+    assert r.status_code == 431
     r = server.request("GET", "/v1/nowhere", t)
     assert r.status_code == 404 and r.json()["error"] == "not_found"
     assert server.request("GET", "/v1/apps/demo/models/task/missing", t).status_code == 404

@@ -484,12 +484,16 @@ asio::awaitable<void> server::impl::serve_http(beast::tcp_stream stream) {
         parser.header_limit(16 * 1024);
         stream.expires_after(std::chrono::seconds(60));
         auto [ec, n] = co_await http::async_read(stream, buffer, parser, use_tuple);
-        if (ec == http::error::body_limit) {
-            auto body = api::error_response("payload_too_large", "request body is over " + std::to_string(ctx.config.limits.max_body_bytes) + " bytes");
-            http::response<http::string_body> res{http::status::payload_too_large, 11};
-            res.set(http::field::content_type, body.content_type);
+        if (ec == http::error::body_limit || ec == http::error::header_limit) {
+            const bool body = ec == http::error::body_limit;
+            auto refusal = body ? api::error_response("payload_too_large", "request body is over " +
+                                                                               std::to_string(ctx.config.limits.max_body_bytes) + " bytes")
+                                : api::error_response("bad_request", "request headers are over 16 KiB");
+            http::response<http::string_body> res{body ? http::status::payload_too_large
+                                                       : http::status::request_header_fields_too_large, 11};
+            res.set(http::field::content_type, refusal.content_type);
             res.set(http::field::connection, "close");
-            res.body() = body.body;
+            res.body() = refusal.body;
             res.prepare_payload();
             co_await http::async_write(stream, res, use_tuple);
             break;
@@ -542,12 +546,18 @@ asio::awaitable<void> server::impl::serve_http(beast::tcp_stream stream) {
         // The API may answer later (?wait=1) from another thread: wait on a timer it cancels.
         auto answer = std::make_shared<std::optional<http_response>>();
         auto ready = std::make_shared<asio::steady_timer>(stream.get_executor(), asio::steady_timer::time_point::max());
-        routes.handle(in, [answer, ready](http_response r) {
+        auto respond = [answer, ready](http_response r) {
             asio::post(ready->get_executor(), [answer, ready, r = std::move(r)]() mutable {
                 *answer = std::move(r);
                 ready->cancel();
             });
-        });
+        };
+        try {
+            routes.handle(in, respond);
+        } catch (const std::exception& e) {  // api::handle answers its own errors; this is a last resort
+            spdlog::error("http: {} {}: {}", in.method, in.target, e.what());
+            if (!answer->has_value()) respond(api::error_response("internal", e.what()));
+        }
         while (!answer->has_value()) co_await ready->async_wait(use_tuple);
         http::response<http::string_body> res{static_cast<http::status>((*answer)->status), request.version()};
         res.set(http::field::server, "sluice");
