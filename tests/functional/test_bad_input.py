@@ -74,3 +74,21 @@ def test_garbage_websocket_frames_get_errors_and_others_are_served(server, ws_cl
     assert asyncio.run(invalid_utf8()) == 1007
     server.request("POST", "/v1/apps/demo/models/task", t, {"id": "still-ok"})
     assert good.deliveries(1)[0]["data"]["id"] == "still-ok"
+
+
+def test_a_change_that_fails_in_the_writer_is_dead_lettered_and_the_queue_moves_on(server, ws_clients):
+    t = server.token()
+    c = ws_clients(server.ws_url)
+    c.register(t)
+    c.subscribe(model="task")
+    # Pipelined: the patch is accepted while the create is still queued, so only the writer can
+    # find that its test fails.
+    assert server.request("POST", "/v1/apps/demo/models/task", t, {"id": "p", "n": 1}).status_code == 202
+    r = server.request("PATCH", "/v1/apps/demo/models/task/p?wait=1", t, [{"op": "test", "path": "/n", "value": 2}])
+    assert r.status_code == 422 and "operation 0" in r.json()["message"], r.text
+    assert server.request("PATCH", "/v1/apps/demo/models/task/p?wait=1", t, [{"op": "incr", "path": ["n"]}]).status_code == 200
+    events = [m["event"] for m in c.deliveries(2)]
+    assert events == ["model_created", "model_updated"]
+    health = requests.get(server.url + "/healthz").json()
+    assert health["queue"]["queues"]["writer"]["dead"] == 1
+    assert server.request("GET", "/v1/apps/demo/models/task/p", t).json()["n"] == 2
