@@ -16,6 +16,7 @@ command add_filter_command(CLI::App& app);
 command add_patch_command(CLI::App& app);
 command add_serve_command(CLI::App& app);
 command add_token_command(CLI::App& app);
+command add_dlq_command(CLI::App& app);
 
 /// Exit code for bad input (a malformed query, patch or document).
 inline constexpr int exit_bad_input = 2;

@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
         sluice::cli::add_patch_command(app),
         sluice::cli::add_serve_command(app),
         sluice::cli::add_token_command(app),
+        sluice::cli::add_dlq_command(app),
     };
     try {
         app.parse(argc, argv);

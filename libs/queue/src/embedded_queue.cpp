@@ -30,6 +30,7 @@ namespace {
 class embedded_queue final : public queue {
 public:
     explicit embedded_queue(const std::filesystem::path& file) : db_(open(file)) {
+        db_.setBusyTimeout(5000);
         SQLite::Statement load(db_, "SELECT id, queue, body, dead FROM messages ORDER BY id");
         while (load.executeStep()) {
             std::string name = load.getColumn(1).getString();
@@ -143,8 +144,10 @@ private:
         db.exec("PRAGMA synchronous=FULL");
         db.exec(
             "CREATE TABLE IF NOT EXISTS messages (id INTEGER PRIMARY KEY AUTOINCREMENT, queue TEXT NOT NULL, "
-            "body BLOB NOT NULL, dead INTEGER NOT NULL DEFAULT 0, reason TEXT)");
+            "body BLOB NOT NULL, dead INTEGER NOT NULL DEFAULT 0, reason TEXT, replay INTEGER NOT NULL DEFAULT 0)");
         db.exec("CREATE INDEX IF NOT EXISTS messages_queue ON messages(queue, dead, id)");
+        db.exec("CREATE INDEX IF NOT EXISTS messages_replay ON messages(replay) WHERE replay = 1");
+        db.exec("UPDATE messages SET replay = 0 WHERE replay = 1");  // loaded below as ordinary messages
         return db;
     }
 
@@ -179,7 +182,7 @@ private:
             std::uint64_t flush_target;
             {
                 std::unique_lock lock(mutex_);
-                work_.wait(lock, [&] {
+                work_.wait_for(lock, std::chrono::seconds(1), [&] {
                     return stopping_ || !publishes_.empty() || !removals_.empty() || !deaths_.empty() ||
                            flush_requested_ > flush_done_;
                 });
@@ -189,6 +192,7 @@ private:
                 deaths.swap(deaths_);
                 flush_target = flush_requested_;
             }
+            if (std::chrono::steady_clock::now() - last_replay_check_ > std::chrono::seconds(1)) take_replays();
             std::exception_ptr failure;
             std::vector<std::vector<std::uint64_t>> ids(publishes.size());
             try {
@@ -240,8 +244,36 @@ private:
         flushed_.notify_all();
     }
 
+    /// Dead letters another process marked for replay go back at the end of their queues.
+    void take_replays() {
+        last_replay_check_ = std::chrono::steady_clock::now();
+        std::vector<std::pair<std::string, message>> taken;
+        try {
+            std::lock_guard db_lock(db_mutex_);
+            SQLite::Transaction tx(db_);
+            SQLite::Statement q(db_, "SELECT id, queue, body FROM messages WHERE replay = 1 ORDER BY id");
+            while (q.executeStep()) {
+                taken.push_back({q.getColumn(1).getString(),
+                                 {static_cast<std::uint64_t>(q.getColumn(0).getInt64()), q.getColumn(2).getString()}});
+            }
+            if (taken.empty()) return;
+            db_.exec("UPDATE messages SET replay = 0 WHERE replay = 1");
+            tx.commit();
+        } catch (const std::exception&) {
+            return;  // tried again in a second
+        }
+        std::lock_guard lock(mutex_);
+        for (auto& [name, m] : taken) {
+            auto& s = state_[name];
+            s.dead -= std::min<std::uint64_t>(s.dead, 1);
+            s.ready.push_back(std::move(m));
+        }
+        ready_.notify_all();
+    }
+
     SQLite::Database db_;
     std::mutex db_mutex_;  // the committer and dead-letter listing share db_
+    std::chrono::steady_clock::time_point last_replay_check_{};
     SQLite::Statement insert_{db_, "INSERT INTO messages (queue, body) VALUES (?, ?)"};
     SQLite::Statement remove_{db_, "DELETE FROM messages WHERE id = ?"};
     SQLite::Statement kill_{db_, "UPDATE messages SET dead = 1, reason = ? WHERE id = ?"};
@@ -261,5 +293,40 @@ private:
 }  // namespace
 
 std::unique_ptr<queue> open_embedded(const std::filesystem::path& file) { return std::make_unique<embedded_queue>(file); }
+
+namespace {
+
+SQLite::Database open_existing(const std::filesystem::path& file) {
+    if (!std::filesystem::exists(file)) throw error("not_found", "no queue database at " + file.string());
+    SQLite::Database db(file.string(), SQLite::OPEN_READWRITE);
+    db.setBusyTimeout(5000);
+    return db;
+}
+
+}  // namespace
+
+std::vector<stored_dead_message> list_embedded_dead_letters(const std::filesystem::path& file, const std::string& name) {
+    auto db = open_existing(file);
+    SQLite::Statement q(db, name.empty() ? "SELECT id, body, reason, queue FROM messages WHERE dead = 1 ORDER BY id"
+                                         : "SELECT id, body, reason, queue FROM messages WHERE dead = 1 AND queue = ? ORDER BY id");
+    if (!name.empty()) q.bind(1, name);
+    std::vector<stored_dead_message> out;
+    while (q.executeStep()) {
+        stored_dead_message m;
+        m.id = static_cast<std::uint64_t>(q.getColumn(0).getInt64());
+        m.body = q.getColumn(1).getString();
+        m.reason = q.getColumn(2).getString();
+        m.queue = q.getColumn(3).getString();
+        out.push_back(std::move(m));
+    }
+    return out;
+}
+
+std::size_t replay_embedded_dead_letters(const std::filesystem::path& file, const std::string& name) {
+    auto db = open_existing(file);
+    SQLite::Statement q(db, "UPDATE messages SET dead = 0, replay = 1, reason = NULL WHERE dead = 1 AND queue = ?");
+    q.bind(1, name);
+    return static_cast<std::size_t>(q.exec());
+}
 
 }  // namespace sluice::queue

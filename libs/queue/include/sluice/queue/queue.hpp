@@ -62,7 +62,19 @@ public:
 };
 
 /// The embedded queue: one SQLite database in WAL mode with synchronous=FULL. Publishes and acks
-/// from all threads are group-committed: one transaction (one fsync) per batch.
+/// from all threads are group-committed: one transaction (one fsync) per batch. About once a
+/// second it also picks up dead letters another process marked for replay (`sluice dlq replay`).
 std::unique_ptr<queue> open_embedded(const std::filesystem::path& file);
+
+/// Dead letters of an embedded queue file, read by another process (`sluice dlq list`); all
+/// queues when `name` is empty.
+struct stored_dead_message : dead_message {
+    std::string queue;
+};
+std::vector<stored_dead_message> list_embedded_dead_letters(const std::filesystem::path& file, const std::string& name);
+
+/// Marks the dead letters of queue `name` for replay: a running server puts them back at the end of
+/// the queue within about a second, a stopped one at its next start. Returns how many.
+std::size_t replay_embedded_dead_letters(const std::filesystem::path& file, const std::string& name);
 
 }  // namespace sluice::queue
