@@ -73,7 +73,21 @@ void device_hub::deliver(const std::vector<delivery>& batch) {
             assigned.emplace_back(&d, std::move(seqs));
         }
     }
-    persist(assigned);
+    try {
+        persist(assigned);
+    } catch (...) {
+        // Nothing was sent: take the numbers back so the retry reuses them and devices see no gap.
+        // (deliver runs on one thread, so these are still the newest entries.)
+        std::lock_guard lock(mutex_);
+        for (auto it = assigned.rbegin(); it != assigned.rend(); ++it) {
+            for (const auto& device : it->first->devices) {
+                auto& state = devices_[device];
+                --state.seq;
+                if (!state.backlog.empty() && state.backlog.back().first == state.seq + 1) state.backlog.pop_back();
+            }
+        }
+        throw;
+    }
     for (auto& t : targets) t.to->send(*t.head, t.seq);
 }
 

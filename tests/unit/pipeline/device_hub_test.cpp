@@ -2,6 +2,7 @@
 
 #include "../temp_file.hpp"
 
+#include <SQLiteCpp/SQLiteCpp.h>
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -75,6 +76,25 @@ TEST_F(DeviceHub, ExpiresDevicesAfterTheGracePeriodOnly) {
     hub.detach("A", c.get());
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
     EXPECT_EQ(hub.expire(), std::vector<std::string>{"A"});
+}
+
+TEST_F(DeviceHub, AFailedLogWriteSendsNothingAndLeavesNoGap) {
+    device_hub hub(file, 10, std::chrono::seconds(60));
+    auto c = std::make_shared<recording_connection>();
+    hub.attach("A", c, std::nullopt);
+    hub.deliver({to({"A"}, "one")});
+    {
+        SQLite::Database other(file.string(), SQLite::OPEN_READWRITE);
+        other.exec("BEGIN EXCLUSIVE");  // the log cannot be written until this ends
+        EXPECT_ANY_THROW(hub.deliver({to({"A"}, "two")}));
+        other.exec("ROLLBACK");
+    }
+    hub.deliver({to({"A"}, "two")});
+    ASSERT_EQ(c->sent.size(), 2u);
+    EXPECT_EQ(c->sent[1], (std::pair<std::string, std::uint64_t>{"two", 2}));
+    auto again = hub.attach("A", c, 0);
+    ASSERT_EQ(again.replay.size(), 2u);
+    EXPECT_EQ(*again.replay[1].second, "two");
 }
 
 }  // namespace

@@ -46,7 +46,8 @@ public:
     ~device_hub();
 
     /// Assigns sequence numbers, makes the frames durable (one transaction), then sends them to the
-    /// devices' open connections. Throws when the log cannot be written (nothing was sent).
+    /// devices' open connections. Throws when the log cannot be written: then nothing was sent and
+    /// the numbers are given back. Called from one thread (the websocket stage).
     void deliver(const std::vector<delivery>& batch);
 
     struct attach_result {
