@@ -88,7 +88,12 @@ int serve(const config_options& options) {
     boost::asio::io_context io(1);
     net::context ctx{c, auth, *store, *queue, *registry, hub, waiters, metrics};
     net::server server(io, ctx);
-    std::uint16_t bound = server.start(host, port);
+    std::uint16_t bound;
+    try {
+        bound = server.start(host, port);
+    } catch (const std::exception& e) {
+        throw std::runtime_error("cannot listen on " + c.listen + ": " + e.what());
+    }
     writer.start();
     manager.start();
     websockets.start();
@@ -137,6 +142,9 @@ command add_serve_command(CLI::App& app) {
                 } catch (const config::config_error& e) {
                     std::cerr << "sluice: " << e.what() << "\n";
                     return exit_bad_input;
+                } catch (const std::exception& e) {  // cannot listen, cannot open the data directory, ...
+                    std::cerr << "sluice: " << e.what() << "\n";
+                    return 1;
                 }
             }};
 }

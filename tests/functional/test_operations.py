@@ -74,3 +74,10 @@ def test_json_logs(tmp_path):
     for l in lines:
         entry = json.loads(l)
         assert {"ts", "level", "msg"} <= set(entry)
+
+
+def test_a_port_in_use_is_reported_not_crashed_on(server, tmp_path):
+    r = subprocess.run([str(SLUICE), "serve", "--listen", f"127.0.0.1:{server.port}", "--data", str(tmp_path / "other")],
+                       capture_output=True, text=True, timeout=20)
+    assert r.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{server.port}" in r.stderr
