@@ -27,6 +27,13 @@ void queue::publish_and_wait(const std::string& name, std::vector<std::string> b
 
 namespace {
 
+/// Marks the dead letters of queue `name` for replay (the committer puts them back); how many.
+std::size_t mark_for_replay(SQLite::Database& db, const std::string& name) {
+    SQLite::Statement q(db, "UPDATE messages SET dead = 0, replay = 1, reason = NULL WHERE dead = 1 AND queue = ?");
+    q.bind(1, name);
+    return static_cast<std::size_t>(q.exec());
+}
+
 class embedded_queue final : public queue {
 public:
     explicit embedded_queue(const std::filesystem::path& file) : db_(open(file)) {
@@ -101,23 +108,14 @@ public:
     }
 
     std::size_t replay_dead_letters(const std::string& name) override {
-        auto dead = dead_letters(name);
-        if (dead.empty()) return 0;
-        std::vector<std::string> bodies;
-        std::vector<std::uint64_t> ids;
-        for (auto& d : dead) {
-            bodies.push_back(std::move(d.body));
-            ids.push_back(d.id);
-        }
-        // Republish then remove: a crash in between duplicates, never loses.
-        publish_and_wait(name, std::move(bodies));
+        flush();  // dead letters still pending are written first
+        std::size_t marked;
         {
-            std::lock_guard lock(mutex_);
-            state_[name].dead -= std::min<std::uint64_t>(state_[name].dead, ids.size());
-            removals_.insert(removals_.end(), ids.begin(), ids.end());
-            work_.notify_one();
+            std::lock_guard db_lock(db_mutex_);
+            marked = mark_for_replay(db_, name);
         }
-        return ids.size();
+        take_replays();
+        return marked;
     }
 
     queue_stats stats(const std::string& name) override {
@@ -192,7 +190,10 @@ private:
                 deaths.swap(deaths_);
                 flush_target = flush_requested_;
             }
-            if (std::chrono::steady_clock::now() - last_replay_check_ > std::chrono::seconds(1)) take_replays();
+            if (std::chrono::steady_clock::now() - last_replay_check_ > std::chrono::seconds(1)) {
+                last_replay_check_ = std::chrono::steady_clock::now();  // committer-only
+                take_replays();
+            }
             std::exception_ptr failure;
             std::vector<std::vector<std::uint64_t>> ids(publishes.size());
             try {
@@ -246,7 +247,6 @@ private:
 
     /// Dead letters another process marked for replay go back at the end of their queues.
     void take_replays() {
-        last_replay_check_ = std::chrono::steady_clock::now();
         std::vector<std::pair<std::string, message>> taken;
         try {
             std::lock_guard db_lock(db_mutex_);
@@ -324,9 +324,7 @@ std::vector<stored_dead_message> list_embedded_dead_letters(const std::filesyste
 
 std::size_t replay_embedded_dead_letters(const std::filesystem::path& file, const std::string& name) {
     auto db = open_existing(file);
-    SQLite::Statement q(db, "UPDATE messages SET dead = 0, replay = 1, reason = NULL WHERE dead = 1 AND queue = ?");
-    q.bind(1, name);
-    return static_cast<std::size_t>(q.exec());
+    return mark_for_replay(db, name);
 }
 
 }  // namespace sluice::queue
