@@ -167,3 +167,9 @@ def test_http_subscription_snapshot_and_removal(server, ws_clients):
     assert c.deliveries(1)[0]["data"]["id"] == "c"
     assert server.request("DELETE", "/v1/apps/demo/subscriptions/app:demo:model:task", t).status_code == 200
     assert server.request("DELETE", "/v1/apps/demo/subscriptions/app:demo:model:task", t).status_code == 404
+    # Channels with escapes may be sent URL-encoded or as they are.
+    for path in ("app:demo:model:task:id:x%3Ay", "app%3Ademo%3Amodel%3Atask%3Aid%3Ax%253Ay"):
+        assert server.request("POST", "/v1/apps/demo/subscriptions", t, {"model": "task", "id": "x:y"}).json()["channel"] == "app:demo:model:task:id:x%3Ay"
+        r = server.request("DELETE", "/v1/apps/demo/subscriptions/" + path, t)
+        assert r.status_code == 200 and r.json()["channel"] == "app:demo:model:task:id:x%3Ay", r.text
+    assert server.request("DELETE", "/v1/apps/demo/subscriptions/not-a-channel", t).status_code == 400

@@ -28,7 +28,8 @@ http_response json_response(unsigned status, const bj::value& body) { return {st
 
 /// The route's path segments, decoded, and whether `?wait=1` was given.
 struct target {
-    std::vector<std::string> segments;
+    std::vector<std::string> segments;  ///< percent-decoded
+    std::vector<std::string> raw;       ///< as sent
     bool wait = false;
 };
 
@@ -37,7 +38,11 @@ target parse_target(const std::string& text) {
     if (!url) fail("bad_request", "malformed request target");
     target t;
     for (auto seg : url->segments()) t.segments.emplace_back(seg);
-    if (!t.segments.empty() && t.segments.back().empty()) t.segments.pop_back();
+    for (auto seg : url->encoded_segments()) t.raw.emplace_back(seg);
+    if (!t.segments.empty() && t.segments.back().empty()) {
+        t.segments.pop_back();
+        t.raw.pop_back();
+    }
     for (auto param : url->params()) {
         if (param.key == "wait") t.wait = param.value == "1" || param.value == "true";
     }
@@ -203,8 +208,18 @@ void api::handle(const http_request& request, std::function<void(http_response)>
         }
         if (s[3] == "subscriptions" && s.size() == 5) {
             only(request, {"DELETE"});
-            if (!unsubscribe(who, s[4])) fail("not_found", "device has no subscription on '" + s[4] + "'");
-            return respond(json_response(200, bj::object{{"channel", s[4]}, {"removed", true}}));
+            // Channel names carry their own escapes (%3A, %25): accept them URL-encoded or as they are.
+            std::string channel = s[4];
+            bool removed = false;
+            if (t.raw[4] != channel) {
+                try {
+                    removed = unsubscribe(who, channel);
+                } catch (const invalid_input&) {  // the decoded form is not a channel: try the raw one
+                }
+                if (!removed) channel = t.raw[4];
+            }
+            if (!removed && !unsubscribe(who, channel)) fail("not_found", "device has no subscription on '" + s[4] + "'");
+            return respond(json_response(200, bj::object{{"channel", channel}, {"removed", true}}));
         }
         if (s[3] != "models" || s.size() < 5 || s.size() > 6) fail("not_found", "no route for " + request.target);
         const std::string& model = s[4];
