@@ -772,16 +772,14 @@ void collect_constraints(const node* root, std::vector<field_constraint>& out) {
 }  // namespace
 
 struct filter::impl {
-    bj::value source;
-    std::unique_ptr<node> root;
+    std::unique_ptr<node> root;  // owns copies of everything it needs from the query
     std::vector<field_constraint> constraints;
 };
 
 filter filter::compile(const bj::value& query) {
     auto result = std::make_shared<impl>();
-    result->source = query;
     compiler c;
-    result->root = c.document(result->source);
+    result->root = c.document(query);
     collect_constraints(result->root.get(), result->constraints);
     return filter(std::move(result));
 }
@@ -791,7 +789,5 @@ filter filter::compile(std::string_view query_text) { return compile(parse_json(
 bool filter::matches(const bj::value& document) const noexcept { return impl_->root->matches(document); }
 
 const std::vector<field_constraint>& filter::constraints() const noexcept { return impl_->constraints; }
-
-const bj::value& filter::source() const noexcept { return impl_->source; }
 
 }  // namespace sluice::json

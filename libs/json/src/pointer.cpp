@@ -75,22 +75,4 @@ bool pointer::is_proper_prefix_of(const pointer& other) const noexcept {
     return true;
 }
 
-const bj::value* pointer::find(const bj::value& root) const noexcept {
-    const bj::value* cur = &root;
-    for (const auto& t : tokens_) {
-        if (const auto* o = cur->if_object()) {
-            auto it = o->find(t);
-            if (it == o->end()) return nullptr;
-            cur = &it->value();
-        } else if (const auto* a = cur->if_array()) {
-            std::size_t i;
-            if (!parse_index(t, i) || i >= a->size()) return nullptr;
-            cur = &(*a)[i];
-        } else {
-            return nullptr;
-        }
-    }
-    return cur;
-}
-
 }  // namespace sluice::json

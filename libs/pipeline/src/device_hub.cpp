@@ -208,11 +208,4 @@ std::vector<std::string> device_hub::expire() {
     return gone;
 }
 
-std::size_t device_hub::connected_devices() {
-    std::lock_guard lock(mutex_);
-    std::size_t n = 0;
-    for (const auto& [id, s] : devices_) n += !s.connections.empty();
-    return n;
-}
-
 }  // namespace sluice::pipeline

@@ -56,9 +56,6 @@ public:
     /// Necessary conditions on single fields, taken from the query's top-level conjunction.
     const std::vector<field_constraint>& constraints() const noexcept;
 
-    /// The query as given.
-    const boost::json::value& source() const noexcept;
-
 private:
     struct impl;
     explicit filter(std::shared_ptr<const impl> impl) : impl_(std::move(impl)) {}

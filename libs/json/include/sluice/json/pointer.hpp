@@ -25,9 +25,6 @@ public:
     /// True when `this` is a proper prefix of `other` (other points inside this).
     bool is_proper_prefix_of(const pointer& other) const noexcept;
 
-    /// The value at this pointer, or nullptr.
-    const boost::json::value* find(const boost::json::value& root) const noexcept;
-
 private:
     std::vector<std::string> tokens_;
 };

@@ -65,8 +65,6 @@ public:
     /// Forgets devices disconnected for longer than the grace period and returns them.
     std::vector<std::string> expire();
 
-    std::size_t connected_devices();
-
 private:
     struct device_state {
         std::uint64_t seq = 0;
