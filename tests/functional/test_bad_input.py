@@ -115,16 +115,28 @@ def test_dead_letters_can_be_listed_and_replayed_from_the_cli(server):
     failed = dead_letter_a_patch(server, t, "q")
     listed = subprocess.run([str(SLUICE), "dlq", "list", "--data", str(server.data_dir)], capture_output=True, text=True, check=True)
     (line,) = [json.loads(l) for l in listed.stdout.splitlines()]
-    assert line["queue"] == "writer" and "operation 0" in line["reason"] and '"patch"' in line["body"]
-    # Make the patch applicable, then replay it into the running server.
+    assert line["stage"] == "writer" and "operation 0" in line["reason"] and '"patch"' in line["body"]
+    assert line["key"] == f"demo/task/{failed}" and line["op"]
+    # Replayed with nothing else changed, it meets the same document: it fails again, dead again.
+    replayed = subprocess.run([str(SLUICE), "dlq", "replay", "--stage", "writer", "--id", str(line["id"]), "--data", str(server.data_dir)],
+                              capture_output=True, text=True)
+    assert replayed.returncode == 0 and replayed.stdout.startswith("1 "), replayed.stderr
+    deadline = time.time() + 10
+    while True:
+        again = subprocess.run([str(SLUICE), "dlq", "list", "--stage", "writer", "--data", str(server.data_dir)],
+                               capture_output=True, text=True, check=True).stdout.splitlines()
+        if again and json.loads(again[0])["at"] > line["at"]:
+            break
+        assert time.time() < deadline, "replayed change did not come back to the dead letters"
+        time.sleep(0.1)
+    # A newer change to the document: replaying the older patch now would apply it out of order.
     assert server.request("PATCH", f"/v1/apps/demo/models/task/{failed}?wait=1", t,
                           [{"op": "replace", "path": "/n", "value": 2}]).status_code == 200
-    replayed = subprocess.run([str(SLUICE), "dlq", "replay", "--queue", "writer", "--data", str(server.data_dir)],
-                              capture_output=True, text=True, check=True)
-    assert replayed.stdout.startswith("1 ")
-    deadline = time.time() + 10
-    while server.request("GET", f"/v1/apps/demo/models/task/{failed}", t).json().get("ok") is not True:
-        assert time.time() < deadline, "replayed change not applied"
-        time.sleep(0.1)
-    assert writer_dead(server) == 0
+    refused = subprocess.run([str(SLUICE), "dlq", "replay", "--stage", "writer", "--data", str(server.data_dir)],
+                             capture_output=True, text=True)
+    assert refused.returncode == 1 and refused.stdout.startswith("0 ") and "newer" in refused.stderr
+    time.sleep(1.5)  # a running server takes replays each second: this one must stay dead
+    assert writer_dead(server) == 1
+    assert server.request("GET", f"/v1/apps/demo/models/task/{failed}", t).json().get("ok") is None
     assert subprocess.run([str(SLUICE), "dlq", "replay", "--data", str(server.data_dir)], capture_output=True).returncode == 2
+    assert subprocess.run([str(SLUICE), "dlq", "list", "--stage", "nope", "--data", str(server.data_dir)], capture_output=True).returncode == 2

@@ -6,7 +6,7 @@ namespace sluice::auth {
 
 namespace {
 
-[[noreturn]] void unauthorized(const std::string& why) { throw auth_error("unauthorized", why); }
+[[noreturn]] void unauthorized(const std::string& why) { throw auth_error(errc::unauthorized, why); }
 
 /// The claims before verification: only to find which app's key verifies the token.
 nlohmann::json unverified_payload(std::string_view token) {
@@ -56,7 +56,7 @@ claims authenticator::verify(std::string_view token) const {
     } catch (const std::exception& e) {
         unauthorized(std::string("invalid token: ") + e.what());
     }
-    if (ec == jwt::VerificationErrc::TokenExpired) throw auth_error("token_expired", "token expired");
+    if (ec == jwt::VerificationErrc::TokenExpired) throw auth_error(errc::token_expired, "token expired");
     if (ec) unauthorized("invalid token: " + ec.message());
     if (!decoded.has_claim("exp")) unauthorized("token has no 'exp' claim");
     claims c;

@@ -6,7 +6,7 @@ namespace sluice::channel {
 namespace {
 
 [[noreturn]] void bad(std::string_view text, const std::string& why) {
-    throw invalid_input("invalid_channel", "channel '" + std::string(text) + "': " + why);
+    throw invalid_input(errc::invalid_channel, "channel '" + std::string(text) + "': " + why);
 }
 
 void append_escaped(std::string& out, std::string_view name) {
@@ -51,7 +51,7 @@ std::string escape(std::string_view name) {
 }
 
 std::string channel::to_string() const {
-    if (app.empty() || model.empty()) throw invalid_input("invalid_channel", "a channel needs an app and a model");
+    if (app.empty() || model.empty()) throw invalid_input(errc::invalid_channel, "a channel needs an app and a model");
     std::string out = "app:";
     append_escaped(out, app);
     if (user) {

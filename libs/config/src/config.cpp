@@ -2,7 +2,10 @@
 
 #include <toml++/toml.h>
 
+#include <algorithm>
+#include <cctype>
 #include <charconv>
+#include <functional>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -74,6 +77,10 @@ void set_scalar(config& c, const std::string& key, const toml::node* node, const
         c.limits.grace_period = std::chrono::seconds(num());
     } else if (key == "limits.wait_timeout_ms") {
         c.limits.wait_timeout = std::chrono::milliseconds(num());
+    } else if (key == "limits.max_hops") {
+        c.limits.max_hops = static_cast<std::size_t>(num());
+    } else if (key == "limits.max_queue_depth") {
+        c.limits.max_queue_depth = static_cast<std::size_t>(num());
     } else {
         bad(key, "unknown key");
     }
@@ -81,7 +88,8 @@ void set_scalar(config& c, const std::string& key, const toml::node* node, const
 
 const char* const scalar_keys[] = {"listen", "data", "log_format", "log_level", "limits.max_body_bytes",
                                    "limits.send_queue_bytes", "limits.resume_backlog",
-                                   "limits.grace_period_seconds", "limits.wait_timeout_ms"};
+                                   "limits.grace_period_seconds", "limits.wait_timeout_ms", "limits.max_hops",
+                                   "limits.max_queue_depth"};
 
 app_config read_app(const std::string& name, const toml::table& t) {
     app_config app{name, {}, {}, {}};
@@ -120,7 +128,171 @@ app_config read_app(const std::string& name, const toml::table& t) {
     return app;
 }
 
+
+std::vector<std::string> string_list(const toml::node& n, const std::string& key, bool allow_empty) {
+    const auto* a = n.as_array();
+    if (!a) bad(key, "must be an array of strings");
+    std::vector<std::string> out;
+    for (const auto& item : *a) out.push_back(as_string(item, key));
+    if (!allow_empty && out.empty()) bad(key, "must not be empty");
+    return out;
+}
+
+bool valid_stage_name(const std::string& name) {
+    if (name.empty() || name.size() > 100) return false;
+    for (char ch : name) {
+        if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '-' && ch != '_' && ch != '.') return false;
+    }
+    return true;
+}
+
+void read_stage(stage_config& st, const toml::table& t) {
+    const std::string prefix = "stages." + st.name + ".";
+    bool kind_given = false;
+    for (const auto& [k, v] : t) {
+        std::string key = prefix + std::string(k.str());
+        if (k == "next") {
+            st.next = string_list(v, key, true);
+        } else if (k == "instances") {
+            st.instances = static_cast<std::size_t>(as_positive(v, key));
+        } else if (k == "prefetch") {
+            st.prefetch = static_cast<std::size_t>(as_positive(v, key));
+        } else if (k == "max_attempts") {
+            st.max_attempts = static_cast<std::size_t>(as_positive(v, key));
+        } else if (k == "timeout_ms") {
+            st.timeout = std::chrono::milliseconds(as_positive(v, key));
+        } else if (k == "backoff_ms") {
+            const auto* a = v.as_array();
+            if (!a || a->size() != 2) bad(key, "must be [first, cap] in milliseconds");
+            st.first_backoff = std::chrono::milliseconds(as_positive(*a->get(0), key));
+            st.max_backoff = std::chrono::milliseconds(as_positive(*a->get(1), key));
+            if (st.max_backoff < st.first_backoff) bad(key, "the cap must not be below the first delay");
+        } else if (k == "on_failure") {
+            auto policy = as_string(v, key);
+            check_choice(policy, {"dead-letter", "drop", "continue"}, key);
+            st.on_failure = policy == "drop" ? failure_policy::drop
+                            : policy == "continue" ? failure_policy::forward
+                                                   : failure_policy::dead_letter;
+        } else if (k == "kind") {
+            auto kind = as_string(v, key);
+            if (builtin::is_builtin(st.name)) bad(key, "'" + st.name + "' is a built-in stage: it has no kind");
+            check_choice(kind, {"exec", "webhook", "cpp"}, key);
+            st.kind = kind == "exec" ? stage_kind::exec : kind == "webhook" ? stage_kind::webhook : stage_kind::cpp;
+            kind_given = true;
+        } else if (k == "command") {
+            st.command = string_list(v, key, false);
+        } else if (k == "url") {
+            st.url = as_string(v, key);
+            if (!st.url.starts_with("http://")) bad(key, "must be an http:// URL, got '" + st.url + "'");
+        } else if (k == "function") {
+            st.function = as_string(v, key);
+        } else if (k == "transports") {
+            if (st.name != builtin::transport_manager) bad(key, "only the transport-manager stage has transports");
+            const auto* tt = v.as_table();
+            if (!tt) bad(key, "must be a table {transport = \"stage\"}");
+            for (const auto& [transport, target] : *tt) {
+                std::string tkey = key + "." + std::string(transport.str());
+                check_choice(std::string(transport.str()), {"websocket"}, tkey);
+                st.transports[std::string(transport.str())] = as_string(target, tkey);
+            }
+        } else {
+            bad(key, "unknown key");
+        }
+    }
+    if (builtin::is_builtin(st.name)) return;
+    if (!kind_given) bad(prefix + "kind", "a custom stage needs kind = \"exec\" | \"webhook\" | \"cpp\"");
+    if (st.kind == stage_kind::exec && st.command.empty()) bad(prefix + "command", "an exec stage needs command = [program, args...]");
+    if (st.kind == stage_kind::webhook && st.url.empty()) bad(prefix + "url", "a webhook stage needs url = \"http://host/path\"");
+    if (st.kind == stage_kind::cpp && st.function.empty()) st.function = st.name;
+}
+
+void add_builtin_stages(graph_config& g) {
+    for (const auto* name : {&builtin::writer, &builtin::transport_manager, &builtin::websockets}) {
+        if (g.stages.count(*name)) continue;
+        stage_config st;
+        st.name = *name;
+        if (*name == builtin::writer) st.next = {builtin::transport_manager};
+        g.stages[*name] = st;
+    }
+}
+
+void read_graph(config& c, const toml::table& root) {
+    auto& g = c.graph;
+    if (const auto* api = root.get("api")) {
+        const auto* t = api->as_table();
+        if (!t) bad("api", "must be a table");
+        for (const auto& [k, v] : *t) {
+            std::string key = "api." + std::string(k.str());
+            if (k != "next") bad(key, "unknown key");
+            g.api_next = string_list(v, key, false);
+        }
+    }
+    if (const auto* stages = root.get("stages")) {
+        const auto* t = stages->as_table();
+        if (!t) bad("stages", "must be a table of stages");
+        for (const auto& [name, settings] : *t) {
+            std::string stage(name.str());
+            if (!valid_stage_name(stage)) bad("stages." + stage, "a stage name is letters, digits, '-', '_' or '.'");
+            const auto* st = settings.as_table();
+            if (!st) bad("stages." + stage, "must be a table");
+            auto& sc = g.stages[stage];
+            sc.name = stage;
+            if (stage == builtin::writer) sc.next = {builtin::transport_manager};
+            read_stage(sc, *st);
+        }
+    }
+}
+
+/// Every name refers to a stage; no cycle made only of built-in stages (it would never end).
+void check_graph(graph_config& g) {
+    add_builtin_stages(g);
+    auto& tm = g.stages[builtin::transport_manager];
+    if (!tm.transports.count("websocket")) tm.transports["websocket"] = builtin::websockets;
+    auto check = [&](const std::string& key, const std::string& target) {
+        if (!g.has(target)) bad(key, "unknown stage '" + target + "'");
+    };
+    for (const auto& n : g.api_next) check("api.next", n);
+    std::map<std::string, std::vector<std::string>> builtin_edges;
+    for (const auto& [name, st] : g.stages) {
+        for (const auto& n : st.next) {
+            check("stages." + name + ".next", n);
+            if (builtin::is_builtin(name) && builtin::is_builtin(n)) builtin_edges[name].push_back(n);
+        }
+        for (const auto& [transport, target] : st.transports) {
+            check("stages." + name + ".transports." + transport, target);
+            if (builtin::is_builtin(target)) builtin_edges[name].push_back(target);
+        }
+    }
+    // Depth-first search for a cycle among built-ins.
+    std::map<std::string, int> state;  // 0 new, 1 on the path, 2 done
+    std::vector<std::string> path;
+    std::function<void(const std::string&)> visit = [&](const std::string& node) {
+        state[node] = 1;
+        path.push_back(node);
+        for (const auto& n : builtin_edges[node]) {
+            if (state[n] == 1) {
+                std::string cycle;
+                for (auto it = std::find(path.begin(), path.end(), n); it != path.end(); ++it) cycle += *it + " -> ";
+                bad("stages." + node + (g.stages[node].transports.empty() ? ".next" : ".transports"),
+                    "cycle of built-in stages " + cycle + n);
+            }
+            if (state[n] == 0) visit(n);
+        }
+        path.pop_back();
+        state[node] = 2;
+    };
+    for (const auto& [name, edges] : builtin_edges) {
+        if (state[name] == 0) visit(name);
+    }
+}
+
 }  // namespace
+
+bool builtin::is_builtin(const std::string& stage) noexcept {
+    return stage == writer || stage == transport_manager || stage == websockets;
+}
+
+const stage_config& graph_config::stage(const std::string& name) const { return stages.at(name); }
 
 std::pair<std::string, std::uint16_t> config::listen_endpoint() const {
     auto colon = listen.rfind(':');
@@ -144,6 +316,7 @@ config load(const std::string& path) {
             where << e.source().begin;
             throw config_error("config file " + path + ": " + std::string(e.description()) + " at " + where.str());
         }
+        read_graph(c, root);
         for (const auto& [k, v] : root) {
             std::string key(k.str());
             if (key == "apps") {
@@ -154,6 +327,8 @@ config load(const std::string& path) {
                     if (!t) bad("apps." + std::string(name.str()), "must be a table");
                     c.apps[std::string(name.str())] = read_app(std::string(name.str()), *t);
                 }
+            } else if (key == "api" || key == "stages") {
+                continue;  // the graph, read below
             } else if (key == "limits") {
                 const auto* limits = v.as_table();
                 if (!limits) bad(key, "must be a table");
@@ -176,6 +351,7 @@ config load(const std::string& path) {
         }
     }
     c.listen_endpoint();
+    check_graph(c.graph);
     return c;
 }
 

@@ -12,7 +12,7 @@ boost::json::value parse_json(std::string_view text, std::string_view what) {
     boost::system::error_code ec;
     std::size_t consumed = parser.write(text.data(), text.size(), ec);
     if (!ec) return parser.release();
-    throw invalid_input("invalid_json", std::string(what) + " is not valid JSON: " + ec.message() +
+    throw invalid_input(errc::invalid_json, std::string(what) + " is not valid JSON: " + ec.message() +
                                             " at offset " + std::to_string(consumed));
 }
 

@@ -19,7 +19,7 @@ namespace bj = boost::json;
 
 namespace {
 
-[[noreturn]] void fail(const std::string& message) { throw invalid_input("invalid_filter", message); }
+[[noreturn]] void fail(const std::string& message) { throw invalid_input(errc::invalid_filter, message); }
 
 std::string where(std::span<const path_segment> path) {
     std::string out;

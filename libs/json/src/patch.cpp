@@ -28,7 +28,7 @@ const char* to_string(kind k) noexcept {
 namespace {
 
 [[noreturn]] void bad(std::size_t index, const std::string& message) {
-    throw invalid_input("invalid_patch", "operation " + std::to_string(index) + ": " + message);
+    throw invalid_input(errc::invalid_patch, "operation " + std::to_string(index) + ": " + message);
 }
 
 pointer pointer_at(std::size_t index, const bj::object& op, const char* member) {
@@ -310,7 +310,7 @@ patch patch::parse(const bj::value& source) {
         single.push_back(source);
         list = &single;
     }
-    if (list == nullptr) throw invalid_input("invalid_patch", "a patch must be an array of operations");
+    if (list == nullptr) throw invalid_input(errc::invalid_patch, "a patch must be an array of operations");
     for (std::size_t i = 0; i < list->size(); ++i) {
         const auto* op = (*list)[i].if_object();
         if (op == nullptr) bad(i, "must be an object");

@@ -17,7 +17,7 @@ pointer pointer::parse(std::string_view text) {
     pointer p;
     if (text.empty()) return p;
     if (text.front() != '/')
-        throw invalid_input("invalid_pointer", "JSON Pointer '" + std::string(text) + "' must start with '/'");
+        throw invalid_input(errc::invalid_pointer, "JSON Pointer '" + std::string(text) + "' must start with '/'");
     std::string token;
     for (std::size_t i = 1; i <= text.size(); ++i) {
         if (i == text.size() || text[i] == '/') {
@@ -26,7 +26,7 @@ pointer pointer::parse(std::string_view text) {
         } else if (text[i] == '~') {
             char next = i + 1 < text.size() ? text[i + 1] : '\0';
             if (next != '0' && next != '1')
-                throw invalid_input("invalid_pointer",
+                throw invalid_input(errc::invalid_pointer,
                                     "JSON Pointer '" + std::string(text) + "' has '~' not followed by 0 or 1");
             token += next == '0' ? '~' : '/';
             ++i;

@@ -6,7 +6,6 @@
 #include <sluice/core/json_io.hpp>
 #include <sluice/json/patch.hpp>
 #include <sluice/json/value.hpp>
-#include <sluice/pipeline/stages.hpp>
 
 #include <boost/json/serialize.hpp>
 #include <boost/url/parse.hpp>
@@ -22,7 +21,7 @@ using sluice::config::access;
 
 namespace {
 
-[[noreturn]] void fail(const char* code, const std::string& message) { throw error(code, message); }
+[[noreturn]] void fail(errc code, const std::string& message) { throw error(code, message); }
 
 http_response json_response(unsigned status, const bj::value& body) { return {status, bj::serialize(body)}; }
 
@@ -35,7 +34,7 @@ struct target {
 
 target parse_target(const std::string& text) {
     auto url = boost::urls::parse_origin_form(text);
-    if (!url) fail("bad_request", "malformed request target");
+    if (!url) fail(errc::bad_request, "malformed request target");
     target t;
     for (auto seg : url->segments()) t.segments.emplace_back(seg);
     for (auto seg : url->encoded_segments()) t.raw.emplace_back(seg);
@@ -50,7 +49,7 @@ target parse_target(const std::string& text) {
 }
 
 bj::value parse_body(const std::string& body, const char* what) {
-    if (body.empty()) fail("invalid_json", std::string(what) + " is empty");
+    if (body.empty()) fail(errc::invalid_json, std::string(what) + " is empty");
     return parse_json(body, what);
 }
 
@@ -65,29 +64,38 @@ http_response failure_response(std::exception_ptr failure) {
     try {
         std::rethrow_exception(failure);
     } catch (const error& e) {
-        return api::error_response(e.code(), e.what());
+        return api::error_response(e.kind(), e.what());
     } catch (const std::exception& e) {
-        return api::error_response("internal", e.what());
+        return api::error_response(errc::internal, e.what());
     }
 }
 
 }  // namespace
 
-unsigned api::status_of(const std::string& code) {
-    if (code == "unauthorized" || code == "token_expired") return 401;
-    if (code == "forbidden") return 403;
-    if (code == "not_found") return 404;
-    if (code == "method_not_allowed") return 405;
-    if (code == "conflict") return 409;
-    if (code == "payload_too_large") return 413;
-    if (code == "patch_failed") return 422;
-    if (code == "unavailable" || code == "queue_failed") return 503;
-    if (code == "internal") return 500;
-    return 400;  // invalid_json, invalid_filter, invalid_patch, invalid_input, bad_request, ...
+unsigned api::status_of(errc code) {
+    switch (code) {
+        case errc::unauthorized:
+        case errc::token_expired: return 401;
+        case errc::forbidden: return 403;
+        case errc::not_found: return 404;
+        case errc::method_not_allowed: return 405;
+        case errc::conflict:
+        case errc::too_many_subscriptions: return 409;
+        case errc::payload_too_large: return 413;
+        case errc::patch_failed: return 422;
+        case errc::internal: return 500;
+        case errc::unavailable:
+        case errc::overloaded: return 503;
+        default: return 400;  // invalid_json, invalid_filter, invalid_patch, invalid_input, bad_request, ...
+    }
 }
 
-http_response api::error_response(const std::string& code, const std::string& message) {
-    return json_response(status_of(code), bj::object{{"error", code}, {"message", message}});
+http_response api::error_response(errc code, const std::string& message) {
+    return json_response(status_of(code), bj::object{{"error", to_string(code)}, {"message", message}});
+}
+
+http_response api::error_response(std::string_view code, const std::string& message) {
+    return error_response(errc_from_string(code), message);
 }
 
 auth::claims api::authenticate(std::string_view token) const { return ctx_.auth.verify(token); }
@@ -97,20 +105,20 @@ namespace {
 /// The claims of the request, checked against the app of the route.
 auth::claims authorize(const api& a, const http_request& request, const std::string& app) {
     std::string token = bearer(request.authorization);
-    if (token.empty()) throw auth::auth_error("unauthorized", "missing 'Authorization: Bearer <token>'");
+    if (token.empty()) throw auth::auth_error(errc::unauthorized, "missing 'Authorization: Bearer <token>'");
     auto claims = a.authenticate(token);
-    if (claims.app != app) fail("forbidden", "token is for app '" + claims.app + "', not '" + app + "'");
+    if (claims.app != app) fail(errc::forbidden, "token is for app '" + claims.app + "', not '" + app + "'");
     return claims;
 }
 
 void check_owner(const config::app_config& app, const std::string& model, const bj::object& doc, const auth::claims& who) {
     if (app.access_of(model) == access::owner && doc.at("owner").as_string() != who.user)
-        fail("forbidden", "document belongs to another user");
+        fail(errc::forbidden, "document belongs to another user");
 }
 
 const config::app_config& app_of(context& ctx, const std::string& name) {
     const auto* app = ctx.auth.app(name);
-    if (app == nullptr) fail("not_found", "unknown app '" + name + "'");
+    if (app == nullptr) fail(errc::not_found, "unknown app '" + name + "'");
     return *app;
 }
 
@@ -118,25 +126,25 @@ const config::app_config& app_of(context& ctx, const std::string& name) {
 
 bj::object api::subscribe(const auth::claims& who, const bj::value& request) {
     const auto* r = request.if_object();
-    if (r == nullptr) fail("invalid_input", "a subscription must be an object {model, id?, user?, filter?}");
+    if (r == nullptr) fail(errc::invalid_input, "a subscription must be an object {model, id?, user?, filter?}");
     auto text = [&](const char* key, bool required) -> std::optional<std::string> {
         const auto* v = r->if_contains(key);
         if (v == nullptr || v->is_null()) {
-            if (required) fail("invalid_input", std::string("subscription needs '") + key + "'");
+            if (required) fail(errc::invalid_input, std::string("subscription needs '") + key + "'");
             return std::nullopt;
         }
         if (!v->is_string() || v->get_string().empty())
-            fail("invalid_input", std::string("subscription '") + key + "' must be a non-empty string");
+            fail(errc::invalid_input, std::string("subscription '") + key + "' must be a non-empty string");
         return std::string(v->get_string());
     };
     for (const auto& member : *r) {
         if (member.key() != "model" && member.key() != "id" && member.key() != "user" && member.key() != "filter")
-            fail("invalid_input", "unknown subscription field '" + std::string(member.key()) + "'");
+            fail(errc::invalid_input, "unknown subscription field '" + std::string(member.key()) + "'");
     }
     channel::channel ch{who.app, *text("model", true), text("user", false), text("id", false)};
     const auto& app = app_of(ctx_, who.app);
     if (app.access_of(ch.model) == access::owner && ch.user != who.user)
-        fail("forbidden", "model '" + ch.model + "' is owner-only: subscribe with \"user\": \"" + who.user + "\"");
+        fail(errc::forbidden, "model '" + ch.model + "' is owner-only: subscribe with \"user\": \"" + who.user + "\"");
     bj::value filter_source = nullptr;
     std::optional<json::filter> filter;
     if (const auto* f = r->if_contains("filter"); f && !f->is_null()) {
@@ -157,7 +165,7 @@ bj::object api::subscribe(const auth::claims& who, const bj::value& request) {
 
 bool api::unsubscribe(const auth::claims& who, const std::string& name) {
     auto ch = channel::channel::parse(name);
-    if (ch.app != who.app) fail("forbidden", "channel '" + name + "' is not in app '" + who.app + "'");
+    if (ch.app != who.app) fail(errc::forbidden, "channel '" + name + "' is not in app '" + who.app + "'");
     return ctx_.registry.unsubscribe(who.device, name);
 }
 
@@ -168,7 +176,7 @@ void only(const http_request& request, std::initializer_list<const char*> method
     for (const char* allowed : methods) {
         if (request.method == allowed) return;
     }
-    fail("method_not_allowed", "method " + request.method + " is not allowed on " + request.target);
+    fail(errc::method_not_allowed, "method " + request.method + " is not allowed on " + request.target);
 }
 
 /// A new write request for the document, stamped with a fresh op, the actor and the time.
@@ -181,6 +189,7 @@ store::write_request new_change(store::write_request::kind kind, const std::stri
     change.model = model;
     change.id = id;
     change.actor = who.user;
+    change.owner = kind == store::write_request::kind::create ? who.user : std::string();
     change.ts = now_ms();
     return change;
 }
@@ -199,7 +208,7 @@ void api::handle(const http_request& request, std::function<void(http_response)>
             only(request, {"POST"});
             return respond(logout(request));
         }
-        if (s.size() < 4 || s[0] != "v1" || s[1] != "apps") fail("not_found", "no route for " + request.target);
+        if (s.size() < 4 || s[0] != "v1" || s[1] != "apps") fail(errc::not_found, "no route for " + request.target);
         const std::string& app = s[2];
         auto who = authorize(*this, request, app);
         if (s[3] == "subscriptions" && s.size() == 4) {
@@ -218,10 +227,10 @@ void api::handle(const http_request& request, std::function<void(http_response)>
                 }
                 if (!removed) channel = t.raw[4];
             }
-            if (!removed && !unsubscribe(who, channel)) fail("not_found", "device has no subscription on '" + s[4] + "'");
+            if (!removed && !unsubscribe(who, channel)) fail(errc::not_found, "device has no subscription on '" + s[4] + "'");
             return respond(json_response(200, bj::object{{"channel", channel}, {"removed", true}}));
         }
-        if (s[3] != "models" || s.size() < 5 || s.size() > 6) fail("not_found", "no route for " + request.target);
+        if (s[3] != "models" || s.size() < 5 || s.size() > 6) fail(errc::not_found, "no route for " + request.target);
         const std::string& model = s[4];
         if (s.size() == 5) {
             only(request, {"POST"});
@@ -231,30 +240,36 @@ void api::handle(const http_request& request, std::function<void(http_response)>
         only(request, {"GET", "PATCH", "DELETE"});
         return document(app, model, s[5], who, request, t.wait, respond);
     } catch (const error& e) {
-        respond(error_response(e.code(), e.what()));
+        respond(error_response(e.kind(), e.what()));
     } catch (const std::exception& e) {
         spdlog::error("api: {} {}: {}", request.method, request.target, e.what());
-        respond(error_response("internal", e.what()));
+        respond(error_response(errc::internal, e.what()));
     }
 }
 
 http_response api::health() {
-    bool store_ok = ctx_.store.healthy();
+    auto problems = ctx_.health.problems();
+    if (!ctx_.store.healthy()) problems.emplace("store", "cannot read the store");
+    if (auto q = ctx_.queue.problem()) problems.emplace("queue", *q);
     bj::object queues;
-    for (const auto& name : {pipeline::queues::writer, pipeline::queues::transport_manager, pipeline::queues::websockets}) {
+    for (const auto& [name, stage] : ctx_.config.graph.stages) {
         auto st = ctx_.queue.stats(name);
         queues[name] = bj::object{{"ready", st.ready}, {"in_flight", st.in_flight}, {"dead", st.dead}};
     }
-    bj::object body{{"status", store_ok ? "ok" : "degraded"},
-                    {"store", store_ok ? "ok" : "unavailable"},
-                    {"queue", bj::object{{"status", "ok"}, {"queues", std::move(queues)}}},
+    bj::object problem_list;
+    for (const auto& [component, what] : problems) problem_list[component] = what;
+    const bool ok = problems.empty();
+    bj::object body{{"status", ok ? "ok" : "degraded"},
+                    {"store", problems.count("store") ? "unavailable" : "ok"},
+                    {"queue", bj::object{{"status", problems.count("queue") ? "unavailable" : "ok"}, {"queues", std::move(queues)}}},
                     {"registry", bj::object{{"subscriptions", ctx_.registry.size()}}}};
-    return json_response(store_ok ? 200 : 503, body);
+    if (!ok) body["problems"] = std::move(problem_list);
+    return json_response(ok ? 200 : 503, body);
 }
 
 http_response api::logout(const http_request& request) {
     std::string token = bearer(request.authorization);
-    if (token.empty()) throw auth::auth_error("unauthorized", "missing 'Authorization: Bearer <token>'");
+    if (token.empty()) throw auth::auth_error(errc::unauthorized, "missing 'Authorization: Bearer <token>'");
     auto who = authenticate(token);
     ctx_.hub.close_device(who.device, 4001, "logged out");
     ctx_.registry.forget_device(who.device);
@@ -264,11 +279,11 @@ http_response api::logout(const http_request& request) {
 void api::create(const std::string& app, const std::string& model, const auth::claims& who, const http_request& request,
                  bool wait, const std::function<void(http_response)>& respond) {
     auto body = parse_body(request.body, "document");
-    if (!body.is_object()) fail("invalid_input", "a document must be a JSON object");
+    if (!body.is_object()) fail(errc::invalid_input, "a document must be a JSON object");
     auto change = new_change(store::write_request::kind::create, app, model, {}, who);
     change.body = std::move(body.as_object());
     if (const auto* id = change.body.if_contains("id")) {
-        if (!id->is_string() || id->get_string().empty()) fail("invalid_input", "'id' must be a non-empty string");
+        if (!id->is_string() || id->get_string().empty()) fail(errc::invalid_input, "'id' must be a non-empty string");
         change.id = id->get_string();
         change.body.erase("id");
     } else {
@@ -276,18 +291,18 @@ void api::create(const std::string& app, const std::string& model, const auth::c
     }
     for (const auto& member : change.body) {
         if (store::is_system_field(member.key()))
-            fail("invalid_input", "'" + std::string(member.key()) + "' is set by Sluice and cannot be written");
+            fail(errc::invalid_input, "'" + std::string(member.key()) + "' is set by Sluice and cannot be written");
     }
     if (ctx_.waiters.has_pending_writes(pipeline::waiters::document_key(app, model, change.id)) ||
         ctx_.store.get(app, model, change.id))
-        fail("conflict", "document '" + change.id + "' already exists");
+        fail(errc::conflict, "document '" + change.id + "' already exists");
     submit(std::move(change), wait, 201, respond);
 }
 
 http_response api::query(const std::string& app, const std::string& model, const auth::claims& who,
                          const http_request& request) {
     auto body = request.body.empty() ? bj::value(bj::object{}) : parse_body(request.body, "query");
-    if (!body.is_object()) fail("invalid_input", "a query must be an object {filter, sort, limit, offset}");
+    if (!body.is_object()) fail(errc::invalid_input, "a query must be an object {filter, sort, limit, offset}");
     const auto& q = body.as_object();
     std::optional<json::filter> filter;
     if (const auto* f = q.if_contains("filter"); f && !f->is_null()) filter = json::filter::compile(*f);
@@ -295,10 +310,10 @@ http_response api::query(const std::string& app, const std::string& model, const
     options.filter = filter ? &*filter : nullptr;
     if (app_of(ctx_, app).access_of(model) == access::owner) options.owner = who.user;
     if (const auto* sort = q.if_contains("sort"); sort && !sort->is_null()) {
-        if (!sort->is_object()) fail("invalid_input", "'sort' must be an object {field: 1 | -1}");
+        if (!sort->is_object()) fail(errc::invalid_input, "'sort' must be an object {field: 1 | -1}");
         for (const auto& [field, dir] : sort->get_object()) {
             if (!dir.is_number() || (json::number_of(dir) != 1 && json::number_of(dir) != -1))
-                fail("invalid_input", "sort direction of '" + std::string(field) + "' must be 1 or -1");
+                fail(errc::invalid_input, "sort direction of '" + std::string(field) + "' must be 1 or -1");
             json::field_path check(field);  // throws on a malformed path
             options.sort.emplace_back(std::string(field), json::number_of(dir) > 0 ? 1 : -1);
         }
@@ -307,7 +322,7 @@ http_response api::query(const std::string& app, const std::string& model, const
         const auto* v = q.if_contains(key);
         if (v == nullptr || v->is_null()) return fallback;
         if (!v->is_int64() || v->get_int64() < 0 || static_cast<std::size_t>(v->get_int64()) > max)
-            fail("invalid_input", std::string("'") + key + "' must be an integer from 0 to " + std::to_string(max));
+            fail(errc::invalid_input, std::string("'") + key + "' must be an integer from 0 to " + std::to_string(max));
         return static_cast<std::size_t>(v->get_int64());
     };
     options.limit = count("limit", 100, 10000);
@@ -324,11 +339,13 @@ void api::document(const std::string& app_name, const std::string& model, const 
     // will meet: the writer checks it then (a failure is dead-lettered, a waiter told why).
     const bool queued = ctx_.waiters.has_pending_writes(pipeline::waiters::document_key(app_name, model, id));
     auto current = ctx_.store.get(app_name, model, id);
-    if (!current && (!queued || request.method == "GET")) fail("not_found", "document '" + id + "' does not exist");
+    if (!current && (!queued || request.method == "GET")) fail(errc::not_found, "document '" + id + "' does not exist");
     if (current) check_owner(app, model, *current, who);
     if (request.method == "GET") return respond(json_response(200, *current));
     if (request.method == "DELETE") {
-        return submit(new_change(store::write_request::kind::remove, app_name, model, id, who), wait, 200, respond);
+        auto change = new_change(store::write_request::kind::remove, app_name, model, id, who);
+        if (current) change.owner = current->at("owner").as_string();
+        return submit(std::move(change), wait, 200, respond);
     }
     auto patch = json::patch::parse(parse_body(request.body, "patch"));
     for (const auto& op : patch.operations()) {
@@ -343,21 +360,33 @@ void api::document(const std::string& app_name, const std::string& model, const 
         patch.apply(doc);  // 422 naming the operation when it cannot apply now
     }
     auto change = new_change(store::write_request::kind::update, app_name, model, id, who);
+    if (current) change.owner = current->at("owner").as_string();
     change.patch = patch.to_json();
     submit(std::move(change), wait, 200, respond);
 }
 
 void api::submit(store::write_request change, bool wait, unsigned wait_status, std::function<void(http_response)> respond) {
+    // Back-pressure: past the configured depth the API refuses rather than growing the queue.
+    for (const auto& stage : ctx_.config.graph.api_next) {
+        auto depth = ctx_.queue.stats(stage).ready;
+        if (depth >= ctx_.config.limits.max_queue_depth)
+            fail(errc::overloaded, "queue '" + stage + "' holds " + std::to_string(depth) +
+                                       " messages (limits.max_queue_depth): try again later");
+    }
     auto op = change.op;
     auto id = change.id;
     auto kind = change.type;
     auto accepted = json_response(202, bj::object{{"id", id}, {"op", op}});
-    auto key = pipeline::waiters::document_key(change.app, change.model, change.id);
+    auto key = change.key();
     ctx_.waiters.begin_write(key);
     // The waiter, the durability callback and the timeout race; the first to answer wins.
-    auto answered = std::make_shared<std::atomic<bool>>(false);
-    auto answer = [answered, respond](http_response r) {
-        if (!answered->exchange(true)) respond(std::move(r));
+    struct state {
+        std::atomic<bool> answered{false};
+        std::atomic<bool> durable{false};
+    };
+    auto st = std::make_shared<state>();
+    auto answer = [st, respond](http_response r) {
+        if (!st->answered.exchange(true)) respond(std::move(r));
     };
     if (wait) {
         ctx_.waiters.expect(op, [answer, wait_status, kind, id](const bj::object* after, std::exception_ptr failure) {
@@ -367,21 +396,25 @@ void api::submit(store::write_request change, bool wait, unsigned wait_status, s
             answer(json_response(wait_status, after ? bj::value(*after) : bj::value(nullptr)));
         });
     }
-    std::vector<std::string> body{bj::serialize(change.to_json())};
-    ctx_.queue.publish(pipeline::queues::writer, std::move(body),
-                       [this, answer, wait, accepted, op, key](std::exception_ptr failure) {
-                           if (failure) {
-                               ctx_.waiters.cancel(op);
-                               ctx_.waiters.abandon_write(key);
-                               return answer(failure_response(failure));
-                           }
-                           if (!wait) answer(accepted);
-                       });
-    if (wait) {
-        // Bounded wait: after the timeout the client learns the change is accepted (202).
-        schedule_(ctx_.config.limits.wait_timeout, [this, answer, accepted, op] {
+    std::string body = bj::serialize(change.to_json());
+    std::vector<queue::outgoing> messages;
+    for (const auto& stage : ctx_.config.graph.api_next) messages.push_back({stage, key, {op, 0}, body});
+    ctx_.queue.publish(std::move(messages), [this, st, answer, wait, accepted, op, key](std::exception_ptr failure) {
+        if (failure) {
             ctx_.waiters.cancel(op);
-            answer(accepted);
+            ctx_.waiters.abandon_write(key);
+            return answer(failure_response(failure));
+        }
+        st->durable = true;
+        if (!wait) answer(accepted);
+    });
+    if (wait) {
+        // Bounded wait: after the timeout the client learns the change is accepted (202) if it is
+        // durable; if even that is not confirmed yet, it was not accepted (503).
+        schedule_(ctx_.config.limits.wait_timeout, [this, st, answer, accepted, op] {
+            ctx_.waiters.cancel(op);
+            if (st->durable) return answer(accepted);
+            answer(error_response(errc::unavailable, "the change could not be made durable within limits.wait_timeout_ms"));
         });
     }
 }

@@ -1,6 +1,7 @@
 #pragma once
 // The HTTP routes and the operations WebSocket messages share, free of Beast so that this logic
 // compiles quickly and the transport TU stays small.
+#include <sluice/core/error.hpp>
 #include <sluice/net/context.hpp>
 
 #include <boost/json/value.hpp>
@@ -41,8 +42,9 @@ public:
     /// Removes the device's subscription; false when it had none on `channel`.
     bool unsubscribe(const auth::claims& who, const std::string& channel);
 
-    static unsigned status_of(const std::string& code);
-    static http_response error_response(const std::string& code, const std::string& message);
+    static unsigned status_of(errc code);
+    static http_response error_response(errc code, const std::string& message);
+    static http_response error_response(std::string_view code, const std::string& message);
 
 private:
     http_response health();

@@ -3,11 +3,22 @@
 #include <sluice/pipeline/device_hub.hpp>
 
 #include <SQLiteCpp/SQLiteCpp.h>
+#include <algorithm>
 #include <boost/json/serialize.hpp>
 
 namespace sluice::pipeline {
 
 namespace bj = boost::json;
+
+namespace {
+
+/// `{"event":E,"op":O` of a frame head: what makes two frames the same delivery.
+std::string_view frame_identity(std::string_view head) {
+    auto data = head.find(",\"data\":");
+    return data == std::string_view::npos ? head : head.substr(0, data);
+}
+
+}  // namespace
 
 struct device_hub::log {
     SQLite::Database db;
@@ -63,8 +74,15 @@ void device_hub::deliver(const std::vector<delivery>& batch) {
         for (const auto& d : batch) {
             std::vector<std::uint64_t> seqs;
             seqs.reserve(d.devices.size());
+            const std::string_view identity = frame_identity(*d.head);
             for (const auto& device : d.devices) {
                 auto& state = devices_[device];
+                if (d.redelivered && std::any_of(state.backlog.begin(), state.backlog.end(), [&](const auto& b) {
+                        return frame_identity(*b.second) == identity;
+                    })) {
+                    seqs.push_back(0);  // had it already
+                    continue;
+                }
                 seqs.push_back(++state.seq);
                 state.backlog.emplace_back(state.seq, d.head);
                 if (state.backlog.size() > backlog_) state.backlog.pop_front();
@@ -80,8 +98,9 @@ void device_hub::deliver(const std::vector<delivery>& batch) {
         // (deliver runs on one thread, so these are still the newest entries.)
         std::lock_guard lock(mutex_);
         for (auto it = assigned.rbegin(); it != assigned.rend(); ++it) {
-            for (const auto& device : it->first->devices) {
-                auto& state = devices_[device];
+            for (std::size_t i = 0; i < it->first->devices.size(); ++i) {
+                if (it->second[i] == 0) continue;
+                auto& state = devices_[it->first->devices[i]];
                 --state.seq;
                 if (!state.backlog.empty() && state.backlog.back().first == state.seq + 1) state.backlog.pop_back();
             }
@@ -98,8 +117,11 @@ void device_hub::persist(const std::vector<std::pair<const delivery*, std::vecto
     auto at = now_ms();
     for (const auto& [d, seqs] : assigned) {
         std::string recipients = "[";  // [[device, seq], ...]
+        bool first = true;
         for (std::size_t i = 0; i < seqs.size(); ++i) {
-            if (i) recipients += ',';
+            if (seqs[i] == 0) continue;  // skipped: had it already
+            if (!first) recipients += ',';
+            first = false;
             recipients += '[';
             recipients += bj::serialize(bj::string_view(d->devices[i]));
             recipients += ',';

@@ -5,52 +5,73 @@
 
 #include <boost/json/serialize.hpp>
 
+#include <algorithm>
 #include <map>
+#include <unordered_map>
 
 namespace sluice::pipeline {
 
 namespace bj = boost::json;
 using registry::change_kind;
 
-batch_handler make_writer(store::store& store, queue::queue& out, waiters& waiting) {
-    return [&store, &out, &waiting](const std::vector<queue::message>& batch) {
-        std::vector<verdict> verdicts(batch.size());
+namespace {
+
+std::string reason_of(std::exception_ptr failure) {
+    try {
+        std::rethrow_exception(failure);
+    } catch (const std::exception& e) {
+        return e.what();
+    }
+}
+
+class writer_stage final : public stage {
+public:
+    writer_stage(store::store& store, const config::config& c, waiters& waiting) : store_(store), config_(c), waiting_(waiting) {}
+
+    std::size_t batch_size() const override { return 256; }
+
+    std::vector<outcome> handle(const std::vector<queue::message>& batch) override {
+        std::vector<outcome> outcomes(batch.size());
         std::vector<store::write_request> requests;
         std::vector<std::size_t> positions;
         for (std::size_t i = 0; i < batch.size(); ++i) {
             try {
-                requests.push_back(store::write_request::from_json(parse_json(batch[i].body, "writer message")));
+                auto r = store::write_request::from_json(parse_json(batch[i].body, "writer message"));
+                const auto* app = config_.apps.count(r.app) ? &config_.apps.at(r.app) : nullptr;
+                r.require_owner = app && app->access_of(r.model) == config::access::owner;
+                requests.push_back(std::move(r));
                 positions.push_back(i);
             } catch (const std::exception& e) {
-                verdicts[i] = {false, e.what()};
+                outcomes[i] = outcome::dead(e.what());
             }
         }
-        auto outcomes = store.apply_batch(requests);  // throws: transient, the batch is retried
-        std::vector<std::string> envelopes;
-        for (std::size_t k = 0; k < outcomes.size(); ++k) {
-            if (outcomes[k].change) {
-                envelopes.push_back(bj::serialize(outcomes[k].change->envelope));
-            } else {
-                try {
-                    std::rethrow_exception(outcomes[k].failure);
-                } catch (const std::exception& e) {
-                    verdicts[positions[k]] = {false, e.what()};
-                }
-            }
-        }
-        if (!envelopes.empty()) out.publish_and_wait(queues::transport_manager, std::move(envelopes));
-        for (std::size_t k = 0; k < outcomes.size(); ++k) {
+        auto results = store_.apply_batch(requests);  // throws: the store is down, the batch comes again
+        for (std::size_t k = 0; k < results.size(); ++k) {
             const auto& r = requests[k];
-            auto key = waiters::document_key(r.app, r.model, r.id);
-            if (outcomes[k].change) {
-                const auto& after = outcomes[k].change->envelope.at("after");
-                waiting.complete(r.op, key, after.is_object() ? &after.get_object() : nullptr, nullptr);
+            auto key = r.key();
+            if (results[k].change) {
+                const auto& envelope = results[k].change->envelope;
+                outcomes[positions[k]] = outcome::forward(bj::serialize(envelope));
+                const auto& after = envelope.at("after");
+                waiting_.complete(r.op, key, after.is_object() ? &after.get_object() : nullptr, nullptr);
             } else {
-                waiting.complete(r.op, key, nullptr, outcomes[k].failure);
+                outcomes[positions[k]] = outcome::dead(reason_of(results[k].failure));
+                waiting_.complete(r.op, key, nullptr, results[k].failure);
             }
         }
-        return verdicts;
-    };
+        return outcomes;
+    }
+
+private:
+    store::store& store_;
+    const config::config& config_;
+    waiters& waiting_;
+};
+
+}  // namespace
+
+stage_factory make_writer(store::store& store, const config::config& c, waiters& waiting) {
+    return [&store, &c, &waiting](std::size_t) { return std::make_unique<writer_stage>(store, c, waiting); };
 }
 
 namespace {
@@ -97,51 +118,75 @@ std::string frame_head_for(const bj::object& envelope, change_kind kind, const s
     }
     std::string head = "{\"event\":\"";
     head += registry::event_name(kind);
-    head += "\",\"data\":";
+    head += "\",\"op\":";
+    head += bj::serialize(envelope.at("op"));
+    head += ",\"data\":";
     head += bj::serialize(data);
     head += ",\"seq\":";
     return head;
 }
 
-batch_handler make_transport_manager(registry::registry& registry, queue::queue& out) {
-    return [&registry, &out](const std::vector<queue::message>& batch) {
-        std::vector<verdict> verdicts(batch.size());
-        std::vector<std::string> messages;
-        std::vector<registry::route> routes;
+namespace {
+
+class transport_manager_stage final : public stage {
+public:
+    transport_manager_stage(registry::registry& registry, std::string websocket_stage)
+        : registry_(registry), websocket_stage_(std::move(websocket_stage)) {}
+
+    std::size_t batch_size() const override { return 256; }
+
+    std::vector<outcome> handle(const std::vector<queue::message>& batch) override {
+        std::vector<outcome> outcomes(batch.size());
         for (std::size_t i = 0; i < batch.size(); ++i) {
             try {
-                auto envelope = parse_json(batch[i].body, "transport-manager message").as_object();
-                const auto& before = envelope.at("before");
-                const auto& after = envelope.at("after");
-                auto channels = channel::channels_for({envelope.at("app").as_string(), envelope.at("model").as_string(),
-                                                       envelope.at("id").as_string(), envelope.at("owner").as_string()});
-                routes.clear();
-                registry.find(channels, before.is_null() ? nullptr : &before, after.is_null() ? nullptr : &after, routes);
-                if (routes.empty()) continue;
-                // Devices with the same event and channels share one serialized frame.
-                std::map<std::pair<change_kind, std::vector<std::string>>, bj::array> groups;
-                for (auto& r : routes) {
-                    std::sort(r.channels.begin(), r.channels.end());
-                    groups[{r.kind, r.channels}].push_back(bj::value(r.device));
-                }
-                bj::array deliveries;
-                for (auto& [key, devices] : groups) {
-                    deliveries.push_back(bj::object{{"devices", std::move(devices)},
-                                                    {"head", frame_head_for(envelope, key.first, key.second)}});
-                }
-                messages.push_back(bj::serialize(bj::object{{"op", envelope.at("op")}, {"deliveries", std::move(deliveries)}}));
+                outcomes[i] = route(batch[i].body);
             } catch (const std::exception& e) {
-                verdicts[i] = {false, std::string("malformed change envelope: ") + e.what()};
+                outcomes[i] = outcome::dead(std::string("malformed change envelope: ") + e.what());
             }
         }
-        if (!messages.empty()) out.publish_and_wait(queues::websockets, std::move(messages));
-        return verdicts;
-    };
-}
+        return outcomes;
+    }
 
-batch_handler make_websocket_transport(device_hub& hub) {
-    return [&hub](const std::vector<queue::message>& batch) {
-        std::vector<verdict> verdicts(batch.size());
+private:
+    outcome route(const std::string& body) {
+        auto envelope = parse_json(body, "transport-manager message").as_object();
+        const auto& before = envelope.at("before");
+        const auto& after = envelope.at("after");
+        auto channels = channel::channels_for({envelope.at("app").as_string(), envelope.at("model").as_string(),
+                                               envelope.at("id").as_string(), envelope.at("owner").as_string()});
+        routes_.clear();
+        registry_.find(channels, before.is_null() ? nullptr : &before, after.is_null() ? nullptr : &after, routes_);
+        outcome o;
+        o.messages.push_back({body, {}, {}});  // the envelope, to the configured next (if any)
+        if (routes_.empty()) return o;
+        // Devices with the same event and channels share one serialized frame.
+        std::map<std::pair<change_kind, std::vector<std::string>>, bj::array> groups;
+        for (auto& r : routes_) {
+            std::sort(r.channels.begin(), r.channels.end());
+            groups[{r.kind, r.channels}].push_back(bj::value(r.device));
+        }
+        bj::array deliveries;
+        for (auto& [key, devices] : groups) {
+            deliveries.push_back(bj::object{{"devices", std::move(devices)}, {"head", frame_head_for(envelope, key.first, key.second)}});
+        }
+        o.messages.push_back({bj::serialize(bj::object{{"op", envelope.at("op")}, {"deliveries", std::move(deliveries)}}),
+                              {websocket_stage_}, {}});
+        return o;
+    }
+
+    registry::registry& registry_;
+    std::string websocket_stage_;
+    std::vector<registry::route> routes_;
+};
+
+class websocket_stage final : public stage {
+public:
+    explicit websocket_stage(device_hub& hub) : hub_(hub) {}
+
+    std::size_t batch_size() const override { return 256; }
+
+    std::vector<outcome> handle(const std::vector<queue::message>& batch) override {
+        std::vector<outcome> outcomes(batch.size(), outcome::done());
         std::vector<delivery> deliveries;
         for (std::size_t i = 0; i < batch.size(); ++i) {
             try {
@@ -150,15 +195,77 @@ batch_handler make_websocket_transport(device_hub& hub) {
                     delivery out;
                     for (const auto& device : d.at("devices").as_array()) out.devices.emplace_back(device.as_string());
                     out.head = std::make_shared<const std::string>(d.at("head").as_string());
+                    out.redelivered = batch[i].redelivered;
                     deliveries.push_back(std::move(out));
                 }
             } catch (const std::exception& e) {
-                verdicts[i] = {false, std::string("malformed delivery: ") + e.what()};
+                outcomes[i] = outcome::dead(std::string("malformed delivery: ") + e.what());
             }
         }
-        hub.deliver(deliveries);
-        return verdicts;
-    };
+        try {
+            hub_.deliver(deliveries);
+        } catch (const std::exception& e) {
+            throw unavailable("devices", std::string("device log write failed: ") + e.what());
+        }
+        return outcomes;
+    }
+
+private:
+    device_hub& hub_;
+};
+
+class cpp_stage final : public stage {
+public:
+    cpp_stage(std::string name, const stage_function& fn) : name_(std::move(name)), fn_(fn) {}
+
+    std::vector<outcome> handle(const std::vector<queue::message>& batch) override {
+        std::vector<outcome> outcomes;
+        for (const auto& m : batch) {
+            try {
+                stage_request request{name_, m.attempt, parse_json(m.body, "message"), &m};
+                outcomes.push_back(fn_(request).to_outcome(m.body));
+            } catch (const std::exception& e) {
+                outcomes.push_back(outcome::retry(std::string("stage function failed: ") + e.what()));
+            }
+        }
+        return outcomes;
+    }
+
+private:
+    std::string name_;
+    const stage_function& fn_;
+};
+
+}  // namespace
+
+stage_factory make_transport_manager(registry::registry& registry, const config::stage_config& c) {
+    auto target = c.transports.count("websocket") ? c.transports.at("websocket") : config::builtin::websockets;
+    return [&registry, target](std::size_t) { return std::make_unique<transport_manager_stage>(registry, target); };
+}
+
+stage_factory make_websocket_transport(device_hub& hub) {
+    return [&hub](std::size_t) { return std::make_unique<websocket_stage>(hub); };
+}
+
+stage_factory make_cpp_stage(const config::stage_config& c) {
+    const auto* fn = registered_stage(c.function);
+    if (fn == nullptr)
+        throw config::config_error("config key 'stages." + c.name + ".function': no C++ stage function is registered as '" +
+                                   c.function + "' in this program");
+    return [name = c.name, fn](std::size_t) { return std::make_unique<cpp_stage>(name, *fn); };
+}
+
+stage_factory make_stage(const config::stage_config& c, builtin_context& b) {
+    switch (c.kind) {
+        case config::stage_kind::exec: return make_exec_stage(c);
+        case config::stage_kind::webhook: return make_webhook_stage(c);
+        case config::stage_kind::cpp: return make_cpp_stage(c);
+        case config::stage_kind::builtin: break;
+    }
+    if (c.name == config::builtin::writer) return make_writer(b.store, b.config, b.waiting);
+    if (c.name == config::builtin::transport_manager) return make_transport_manager(b.registry, c);
+    if (c.name == config::builtin::websockets) return make_websocket_transport(b.hub);
+    throw config::config_error("config key 'stages." + c.name + "': unknown built-in stage");
 }
 
 }  // namespace sluice::pipeline

@@ -50,12 +50,36 @@ class sqlite_store final : public store {
 public:
     explicit sqlite_store(const std::filesystem::path& file) : write_db_(open_db(file)), read_db_(open_db(file)) {}
 
+    /// A read that fails for want of the database is the store's outage, not the caller's fault.
+    template <class Read>
+    static auto reading(Read read) {
+        try {
+            return read();
+        } catch (const sluice::error&) {
+            throw;
+        } catch (const std::exception& e) {
+            throw unavailable("store", std::string("store read failed: ") + e.what());
+        }
+    }
+
     std::optional<bj::object> get(const std::string& app, const std::string& model, const std::string& id) override {
-        std::lock_guard lock(read_mutex_);
-        return load(read_db_, app, model, id);
+        return reading([&] {
+            std::lock_guard lock(read_mutex_);
+            return load(read_db_, app, model, id);
+        });
     }
 
     std::vector<outcome> apply_batch(const std::vector<write_request>& changes) override {
+        try {
+            return apply_all(changes);
+        } catch (const sluice::error&) {
+            throw;
+        } catch (const std::exception& e) {
+            throw unavailable("store", std::string("store write failed: ") + e.what());
+        }
+    }
+
+    std::vector<outcome> apply_all(const std::vector<write_request>& changes) {
         std::lock_guard lock(write_mutex_);
         SQLite::Transaction tx(write_db_);
         std::vector<outcome> out(changes.size());
@@ -64,7 +88,7 @@ public:
             try {
                 out[i].change = apply_one(changes[i]);
                 write_db_.exec("RELEASE change");
-            } catch (const sluice::error& e) {  // final: this change only
+            } catch (const sluice::error&) {  // final: this change only
                 write_db_.exec("ROLLBACK TO change");
                 write_db_.exec("RELEASE change");
                 out[i].failure = std::current_exception();
@@ -93,10 +117,13 @@ public:
             if (seen.executeStep()) return {parse_json(seen.getColumn(0).getString()).as_object(), true};
         }
         auto before = load(write_db_, change.app, change.model, change.id);
+        if (change.require_owner && before && change.type != write_request::kind::create &&
+            before->at("owner").as_string() != change.actor)
+            throw error(errc::forbidden, "document '" + change.id + "' belongs to another user");
         std::optional<bj::object> after;
         switch (change.type) {
             case write_request::kind::create: {
-                if (before) throw error("conflict", "document '" + change.id + "' already exists");
+                if (before) throw error(errc::conflict, "document '" + change.id + "' already exists");
                 bj::object doc = change.body;
                 doc["id"] = change.id;
                 doc["owner"] = change.actor;
@@ -107,7 +134,7 @@ public:
                 break;
             }
             case write_request::kind::update: {
-                if (!before) throw error("not_found", "document '" + change.id + "' does not exist");
+                if (!before) throw error(errc::not_found, "document '" + change.id + "' does not exist");
                 bj::value doc = *before;
                 json::patch::parse(change.patch).apply(doc);  // throws patch_error (final)
                 auto& o = doc.as_object();
@@ -120,7 +147,7 @@ public:
                 break;
             }
             case write_request::kind::remove:
-                if (!before) throw error("not_found", "document '" + change.id + "' does not exist");
+                if (!before) throw error(errc::not_found, "document '" + change.id + "' does not exist");
                 break;
         }
         const auto& image = after ? *after : *before;
@@ -159,6 +186,10 @@ public:
     }
 
     std::vector<bj::object> find(const std::string& app, const std::string& model, const find_options& options) override {
+        return reading([&] { return find_unguarded(app, model, options); });
+    }
+
+    std::vector<bj::object> find_unguarded(const std::string& app, const std::string& model, const find_options& options) {
         std::string sql = "SELECT body FROM documents WHERE app = ? AND model = ?";
         if (options.owner) sql += " AND owner = ?";
         if (options.id) sql += " AND id = ?";

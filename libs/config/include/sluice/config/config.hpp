@@ -9,12 +9,13 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace sluice::config {
 
 class config_error : public error {
 public:
-    explicit config_error(const std::string& message) : error("config_error", message) {}
+    explicit config_error(const std::string& message) : error(errc::config_error, message) {}
 };
 
 /// Who may read and change a model's documents.
@@ -37,7 +38,47 @@ struct limits_config {
     std::size_t send_queue_bytes = 4 << 20;         ///< per socket; past it the socket is closed 4008
     std::size_t resume_backlog = 1000;              ///< messages kept per device for resume
     std::chrono::seconds grace_period{60};          ///< how long a disconnected device is kept
-    std::chrono::milliseconds wait_timeout{10000};  ///< `?wait=1` gives up (202) after this
+    std::chrono::milliseconds wait_timeout{10000};  ///< `?wait=1` gives up (202 if durable) after this
+    std::size_t max_hops = 32;                      ///< stages a message may pass; past it: dead letter `hop limit`
+    std::size_t max_queue_depth = 100000;           ///< ready messages in a queue the API publishes to; past it 503 `overloaded`
+};
+
+/// The built-in stages (DESIGN.md §8); a stage's name is the name of the queue it consumes.
+namespace builtin {
+inline const std::string writer = "writer";
+inline const std::string transport_manager = "transport-manager";
+inline const std::string websockets = "websockets-transport";
+bool is_builtin(const std::string& stage) noexcept;
+}  // namespace builtin
+
+enum class stage_kind { builtin, exec, webhook, cpp };
+/// What happens to a message that failed `max_attempts` times because of itself.
+enum class failure_policy { dead_letter, drop, forward };  ///< TOML: "dead-letter" | "drop" | "continue"
+
+/// `[stages.NAME]` (DESIGN.md §8).
+struct stage_config {
+    std::string name;
+    stage_kind kind = stage_kind::builtin;
+    std::vector<std::string> next;  ///< where outcomes `next` go by default
+    std::size_t instances = 1;      ///< consumers in this process
+    std::size_t prefetch = 64;      ///< unsettled messages per instance
+    std::size_t max_attempts = 10;
+    std::chrono::milliseconds first_backoff{100}, max_backoff{60000};
+    failure_policy on_failure = failure_policy::dead_letter;
+    std::chrono::milliseconds timeout{10000};       ///< exec, webhook: per message
+    std::vector<std::string> command;               ///< exec
+    std::string url;                                ///< webhook
+    std::string function;                           ///< cpp: the registered name (default: the stage's name)
+    std::map<std::string, std::string> transports;  ///< transport-manager: transport -> stage receiving its frames
+};
+
+/// The stage graph: where the API publishes, and every stage (built-ins always present).
+struct graph_config {
+    std::vector<std::string> api_next{builtin::writer};
+    std::map<std::string, stage_config> stages;
+
+    const stage_config& stage(const std::string& name) const;  ///< throws std::out_of_range
+    bool has(const std::string& name) const { return stages.count(name) != 0; }
 };
 
 struct config {
@@ -47,13 +88,15 @@ struct config {
     std::string log_level = "info";
     limits_config limits;
     std::map<std::string, app_config> apps;  ///< empty: `serve` creates app `demo`
+    graph_config graph;
 
     /// Host and port of `listen`; throws `config_error` when malformed.
     std::pair<std::string, std::uint16_t> listen_endpoint() const;
 };
 
 /// Reads `path` (if not empty) over the defaults, then applies `SLUICE_*` overrides from the
-/// environment. Throws `config_error`.
+/// environment, then checks the stage graph (unknown stage names, cycles of built-in stages).
+/// Throws `config_error` naming the key.
 config load(const std::string& path);
 
 /// The HS256 secret of app `demo` kept in `data_dir` (created, random, on first use), used when no

@@ -22,7 +22,7 @@ namespace sluice::json {
 class patch_error : public error {
 public:
     patch_error(std::size_t index, const std::string& message)
-        : error("patch_failed", message), index_(index) {}
+        : error(errc::patch_failed, message), index_(index) {}
     std::size_t index() const noexcept { return index_; }
 
 private:

@@ -34,10 +34,14 @@ public:
     virtual void close(std::uint16_t code, const std::string& reason) = 0;
 };
 
-/// One frame for a set of devices.
+/// One frame for a set of devices. A head starts `{"event":E,"op":O,` (see `frame_head_for`):
+/// that prefix identifies the (op, event) of the frame.
 struct delivery {
     std::vector<std::string> devices;
     frame_head head;
+    /// Delivered before, perhaps (the queue message came again): devices whose backlog already
+    /// holds this (op, event) are skipped, so no device gets it twice.
+    bool redelivered = false;
 };
 
 class device_hub {
@@ -46,7 +50,7 @@ public:
     ~device_hub();
 
     /// Assigns sequence numbers, makes the frames durable (one transaction), then sends them to the
-    /// devices' open connections. Throws when the log cannot be written: then nothing was sent and
+    /// devices' open connections. A device never gets one (op, event) twice while it is in its backlog. Throws when the log cannot be written: then nothing was sent and
     /// the numbers are given back. Called from one thread (the websocket stage).
     void deliver(const std::vector<delivery>& batch);
 

@@ -1,57 +1,59 @@
 #pragma once
-/// Runs one stage: fetches batches from its queue, hands them to the stage, acks or dead-letters
-/// each message by the stage's verdict, and retries failures (DESIGN.md §6, §8).
+/// Runs one stage of the graph: `instances` threads, each with its own consumer (at most
+/// `prefetch` unsettled messages) and its own stage instance (DESIGN.md §6, §8).
 ///
-/// A handler that throws failed transiently: the batch is retried in place with exponential
-/// backoff (so per-document order holds). After `max_attempts` the batch is split and each
-/// message retried alone; one that still fails is dead-lettered, so a poison message never blocks
-/// the queue behind it.
+/// For each outcome the runner settles the message in one step: what it forwards is published
+/// and the message acked together. A message failing because of itself is retried after an
+/// exponential, jittered backoff (`backoff_ms`), set aside while other messages flow (its key stays
+/// blocked, so per-document order holds); after `max_attempts` it meets `on_failure`. A reply may
+/// name only configured stages; a message past `limits.max_hops` is dead-lettered (`hop limit`).
+/// A backend outage pauses the instance (capped backoff, reported to `health`), never dead-letters.
+#include <sluice/config/config.hpp>
+#include <sluice/core/health.hpp>
 #include <sluice/metrics/metrics.hpp>
+#include <sluice/pipeline/stage.hpp>
 #include <sluice/queue/queue.hpp>
 
 #include <atomic>
-#include <chrono>
-#include <functional>
-#include <string>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
 #include <thread>
 #include <vector>
 
 namespace sluice::pipeline {
 
-struct verdict {
-    bool ack = true;     ///< false: dead-letter with `reason`
-    std::string reason;
-};
-
-using batch_handler = std::function<std::vector<verdict>(const std::vector<queue::message>&)>;
-
-struct stage_options {
-    std::string name;   ///< for logs and metrics
-    std::string queue;  ///< the queue it consumes
-    std::size_t batch = 256;
-    int max_attempts = 5;
-    std::chrono::milliseconds first_backoff{20};
-};
-
 class stage_runner {
 public:
-    stage_runner(queue::queue& q, stage_options options, batch_handler handler, metrics::metrics& m);
+    stage_runner(std::shared_ptr<queue::broker> broker, const config::graph_config& graph, const std::string& stage,
+                 std::size_t max_hops, stage_factory factory, metrics::metrics& m, health& h);
     ~stage_runner();
     void start();
-    /// Stops fetching, finishes the batch in hand, joins. Idempotent.
+    /// Stops fetching, finishes and settles what is in hand (messages set aside for a retry are
+    /// put back), waits for the settlements to be durable, joins. Idempotent.
     void stop();
 
 private:
-    void run();
-    std::vector<verdict> attempt(const std::vector<queue::message>& batch, bool& ok);
-    void settle(const std::vector<queue::message>& batch, const std::vector<verdict>& verdicts);
+    struct held;
+    void run(std::size_t instance);
+    std::optional<std::vector<outcome>> invoke(stage& s, const std::vector<queue::message>& batch);
+    bool pause(std::chrono::milliseconds delay);
 
-    queue::queue& queue_;
-    stage_options options_;
-    batch_handler handler_;
+    std::shared_ptr<queue::broker> broker_;
+    const config::graph_config& graph_;
+    config::stage_config config_;
+    std::size_t max_hops_;
+    stage_factory factory_;
     metrics::stage_metrics& metrics_;
-    std::atomic<bool> stopping_{false};
-    std::thread thread_;
+    health& health_;
+    std::vector<std::thread> threads_;
+
+    std::mutex mutex_;
+    std::condition_variable wake_;
+    bool stopping_ = false;
+    std::size_t settling_ = 0;  // settlements submitted, not yet durable
+    std::atomic<bool> settle_failed_{false};         // an instance should back off
+    std::atomic<bool> settle_failed_before_{false};  // health reports the queue down
 };
 
 }  // namespace sluice::pipeline

@@ -1,34 +1,56 @@
 #pragma once
-/// The built-in stages of the data path (DESIGN.md §2), as batch handlers for `stage_runner`.
-/// They talk to each other only through queues, so each can run in its own process.
+/// The stages of the graph (DESIGN.md §2, §8): the built-ins and the three kinds of custom stage.
+/// Each is a `stage_factory` for `stage_runner`; none names a queue, so each can run in its own
+/// process on any broker.
+#include <sluice/config/config.hpp>
 #include <sluice/pipeline/device_hub.hpp>
-#include <sluice/pipeline/stage_runner.hpp>
+#include <sluice/pipeline/stage.hpp>
 #include <sluice/pipeline/waiters.hpp>
-#include <sluice/queue/queue.hpp>
 #include <sluice/registry/registry.hpp>
 #include <sluice/store/store.hpp>
 
+#include <boost/json/object.hpp>
+
 namespace sluice::pipeline {
 
-namespace queues {
-inline const std::string writer = "writer";
-inline const std::string transport_manager = "transport-manager";
-inline const std::string websockets = "websockets-transport";
-}  // namespace queues
-
-/// writer: applies write requests to the store (idempotent by op), publishes their change
-/// envelopes to `transport-manager`, then acks. A change that cannot apply (failed patch, missing
-/// document) is dead-lettered and its waiter told why.
-batch_handler make_writer(store::store& store, queue::queue& out, waiters& waiting);
+/// writer: applies write requests to the store (idempotent by op; on `access = "owner"` models
+/// only the owner's changes), forwards each change envelope. A change that cannot apply (failed
+/// patch, missing document, another user's) is dead-lettered and its waiter told why.
+stage_factory make_writer(store::store& store, const config::config& c, waiters& waiting);
 
 /// transport manager: finds the devices each change reaches (channels + filters, before and after
-/// images) and publishes one frame per (event, channels) group to `websockets-transport`.
-batch_handler make_transport_manager(registry::registry& registry, queue::queue& out);
+/// images) and forwards one delivery batch `{op, deliveries: [{devices, head}]}` to the stage of
+/// `transports.websocket`; the envelope itself goes on to the stage's `next` (if any).
+stage_factory make_transport_manager(registry::registry& registry, const config::stage_config& c);
 
 /// websocket transport: sequences, logs and sends the frames to the devices' connections.
-batch_handler make_websocket_transport(device_hub& hub);
+stage_factory make_websocket_transport(device_hub& hub);
 
-/// The frame head (`{"event":E,"data":D,"seq":`) a change gives a device subscribed on `channels`.
+/// `kind = "exec"`: a child process per instance speaking JSON Lines (DESIGN.md §8), restarted
+/// when it crashes, hangs past `timeout_ms` or writes a line that is not a reply; its stderr
+/// goes to the log.
+stage_factory make_exec_stage(const config::stage_config& c);
+
+/// `kind = "webhook"`: an HTTP POST per message; the status decides (DESIGN.md §8).
+stage_factory make_webhook_stage(const config::stage_config& c);
+
+/// `kind = "cpp"`: the function registered under `function` (see `register_stage`). Throws
+/// `config_error` when none is.
+stage_factory make_cpp_stage(const config::stage_config& c);
+
+/// What the built-in stages need.
+struct builtin_context {
+    const config::config& config;
+    store::store& store;
+    registry::registry& registry;
+    device_hub& hub;
+    waiters& waiting;
+};
+/// The factory of any stage of the graph.
+stage_factory make_stage(const config::stage_config& c, builtin_context& builtins);
+
+/// The frame head (`{"event":E,"op":O,"data":D,"seq":`) a change gives a device subscribed on
+/// `channels`.
 std::string frame_head_for(const boost::json::object& envelope, registry::change_kind kind,
                            const std::vector<std::string>& channels);
 

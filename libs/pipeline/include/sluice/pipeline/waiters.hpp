@@ -2,6 +2,8 @@
 /// What the API knows of writes the writer has not applied yet: `?wait=1` requests waiting for
 /// their change, and per document how many accepted changes are still queued (the API checks a
 /// patch against the stored document only when none are, so that pipelined writes are not refused).
+#include <sluice/store/store.hpp>
+
 #include <boost/json/object.hpp>
 
 #include <exception>
@@ -28,7 +30,7 @@ public:
     bool has_pending_writes(const std::string& key);
 
     static std::string document_key(const std::string& app, const std::string& model, const std::string& id) {
-        return app + '\x1f' + model + '\x1f' + id;
+        return store::ordering_key(app, model, id);
     }
 
 private:

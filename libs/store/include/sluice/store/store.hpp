@@ -21,19 +21,31 @@ namespace sluice::store {
 inline constexpr const char* system_fields[] = {"id", "owner", "version", "created_at", "updated_at", "metadata"};
 bool is_system_field(std::string_view name) noexcept;
 
-/// A change as the API accepted it: the body of a `writer` queue message.
+/// The ordering key of a document, `app/model/id` (`%` and `/` inside a part escaped as %25, %2F):
+/// the queues keep changes with one key in order.
+std::string ordering_key(std::string_view app, std::string_view model, std::string_view id);
+
+/// A change as the API accepted it: the body of a `writer` queue message (DESIGN.md §8), JSON
+/// `{op, event, app, model, id, owner, actor, ts, data | patch}` with event `model_created`,
+/// `model_updated` or `model_deleted`.
 struct write_request {
     enum class kind { create, update, remove };
     std::string op;  ///< idempotency key, assigned once by the API
     kind type = kind::create;
     std::string app, model, id, actor;
-    boost::json::object body;  ///< create: the client's fields
+    std::string owner;         ///< the document's owner as the API saw it (create: the actor); may be empty
+    boost::json::object body;  ///< create: the client's fields (`data`)
     boost::json::array patch;  ///< update: normalised operations (json::patch::to_json())
     std::int64_t ts = 0;       ///< accept time, ms
+    /// Not serialized: set by the writer for `access = "owner"` models; the store then refuses a
+    /// change by anyone but the document's owner (`forbidden`).
+    bool require_owner = false;
 
     boost::json::object to_json() const;
-    /// Throws `invalid_input` on a malformed message.
+    /// Throws `invalid_input` on a malformed message. Also reads the format of earlier versions
+    /// (`kind`, `body`) so messages queued before an upgrade are applied.
     static write_request from_json(const boost::json::value& v);
+    std::string key() const { return ordering_key(app, model, id); }
 };
 
 /// The result of `apply`: the change envelope (DESIGN.md §2) to publish downstream.
@@ -56,8 +68,9 @@ public:
     virtual ~store() = default;
     virtual std::optional<boost::json::object> get(const std::string& app, const std::string& model, const std::string& id) = 0;
     /// Applies atomically, recording `op`. Throws `sluice::error` with code `not_found` (update or
-    /// delete of a missing document), `conflict` (create of an existing id) or `patch_failed`; these
-    /// are final. Any other exception is transient.
+    /// delete of a missing document), `conflict` (create of an existing id), `forbidden` (see
+    /// `require_owner`) or `patch_failed`; these are final. Any other failure is thrown as
+    /// `sluice::unavailable` ("store"): the store cannot work now.
     applied_change apply(const write_request& change);
     /// A batch in one transaction (one fsync). Each change succeeds or fails on its own: a final
     /// failure (the codes above) is returned in its slot; any other failure is thrown for the

@@ -5,6 +5,7 @@
 #include <sluice/auth/tokens.hpp>
 #include <sluice/config/config.hpp>
 #include <sluice/net/server.hpp>
+#include <sluice/pipeline/stage_runner.hpp>
 #include <sluice/pipeline/stages.hpp>
 
 #include <boost/asio/io_context.hpp>
@@ -14,6 +15,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <thread>
@@ -66,27 +68,27 @@ int serve(const config_options& options) {
     fs::path data(c.data_dir);
 
     auth::authenticator auth(c.apps);
-    auto queue = queue::open_embedded(data / "queue.db");
+    auto queue = queue::open_embedded((data / "queue.db").string());
     auto store = store::open_sqlite(data / "store.db");
     auto registry = registry::open_embedded(data / "registry.db");
     pipeline::device_hub hub(data / "devices.db", c.limits.resume_backlog, c.limits.grace_period);
     pipeline::waiters waiters;
     metrics::metrics metrics;
+    sluice::health health;
 
-    using pipeline::stage_runner;
-    namespace q = pipeline::queues;
-    stage_runner writer(*queue, {"writer", q::writer}, pipeline::make_writer(*store, *queue, waiters), metrics);
-    stage_runner manager(*queue, {"transport-manager", q::transport_manager}, pipeline::make_transport_manager(*registry, *queue), metrics);
-    stage_runner websockets(*queue, {"websockets-transport", q::websockets}, pipeline::make_websocket_transport(hub), metrics);
+    // Every stage of the graph, built-in or custom, runs here (the embedded shape).
+    pipeline::builtin_context builtins{c, *store, *registry, hub, waiters};
+    std::vector<std::unique_ptr<pipeline::stage_runner>> runners;
+    for (const auto& [name, stage] : c.graph.stages) {
+        runners.push_back(std::make_unique<pipeline::stage_runner>(queue, c.graph, name, c.limits.max_hops,
+                                                                   pipeline::make_stage(stage, builtins), metrics, health));
+    }
     metrics.on_scrape([&] {
-        for (const auto& [stage, name] : {std::pair{"writer", q::writer}, {"transport-manager", q::transport_manager},
-                                          {"websockets-transport", q::websockets}}) {
-            metrics.stage(stage).lag.Set(static_cast<double>(queue->stats(name).ready));
-        }
+        for (const auto& [name, stage] : c.graph.stages) metrics.stage(name).lag.Set(static_cast<double>(queue->stats(name).ready));
     });
 
     boost::asio::io_context io(1);
-    net::context ctx{c, auth, *store, *queue, *registry, hub, waiters, metrics};
+    net::context ctx{c, auth, *store, *queue, *registry, hub, waiters, metrics, health};
     net::server server(io, ctx);
     std::uint16_t bound;
     try {
@@ -94,9 +96,7 @@ int serve(const config_options& options) {
     } catch (const std::exception& e) {
         throw std::runtime_error("cannot listen on " + c.listen + ": " + e.what());
     }
-    writer.start();
-    manager.start();
-    websockets.start();
+    for (auto& r : runners) r->start();
 
     std::string base = "http://" + host + ":" + std::to_string(bound);
     spdlog::info("listening on {} (data in {})", base, c.data_dir);
@@ -110,15 +110,16 @@ int serve(const config_options& options) {
     std::thread stopper;
     signals.async_wait([&](boost::system::error_code ec, int signal) {
         if (ec) return;
-        spdlog::info("signal {}: stopping", signal);
+        spdlog::info("signal {}: stopping (a second one exits at once)", signal);
+        signals.async_wait([](boost::system::error_code again, int) {
+            if (!again) std::_Exit(1);
+        });
         server.stop();
-        // Let in-flight requests answer, then drain the stages (each finishes its batch), write what
-        // the queue holds, and stop the event loop once close frames had time to go out.
+        // Let in-flight requests answer, then drain the stages (each settles what it holds), write
+        // what the queue holds, and stop the event loop once close frames had time to go out.
         stopper = std::thread([&] {
             std::this_thread::sleep_for(std::chrono::milliseconds(300));
-            writer.stop();
-            manager.stop();
-            websockets.stop();
+            for (auto& r : runners) r->stop();
             queue->stop();
             std::this_thread::sleep_for(std::chrono::milliseconds(200));
             io.stop();
