@@ -41,7 +41,7 @@ class Writer(threading.Thread):
                 return
 
 
-def collect_until(client, accepted_ids, accepted_values, seen_ids, seen_values, seqs, timeout=60):
+def collect_until(client, accepted_ids, accepted_values, seen_ids, seen_values, seqs, timeout=60, pairs=None):
     deadline = time.time() + timeout
     while time.time() < deadline:
         if set(accepted_ids) <= seen_ids and set(accepted_values) <= seen_values:
@@ -54,6 +54,8 @@ def collect_until(client, accepted_ids, accepted_values, seen_ids, seen_values, 
         if "seq" not in msg:
             continue
         seqs.append(msg["seq"])
+        if pairs is not None:
+            pairs.append((msg["op"], msg["event"]))
         if msg["event"] == "model_created":
             seen_ids.add(msg["data"]["id"])
         elif msg["event"] == "model_updated":
@@ -69,20 +71,21 @@ def test_kill_9_while_writing_loses_nothing_accepted(server, ws_clients):
     c.subscribe(model="item")
     writer = Writer(server, t)
     writer.start()
-    seen_ids, seen_values, seqs = set(), set(), []
+    seen_ids, seen_values, seqs, pairs = set(), set(), [], []
     deadline = time.time() + 1.5
     while time.time() < deadline:
-        collect_until(c, ["never"], [], seen_ids, seen_values, seqs, timeout=0.2)
+        collect_until(c, ["never"], [], seen_ids, seen_values, seqs, timeout=0.2, pairs=pairs)
     server.kill()
     writer.join(10)
     assert len(writer.accepted_ids) > 20 and len(writer.accepted_values) > 20, "the writer did not get going"
-    collect_until(c, ["never"], [], seen_ids, seen_values, seqs, timeout=0.5)  # whatever was already sent
+    collect_until(c, ["never"], [], seen_ids, seen_values, seqs, timeout=0.5, pairs=pairs)  # whatever was already sent
     server.start()
     c2 = ws_clients(server.ws_url)
     reg = c2.register(watcher_token, resume_from=seqs[-1] if seqs else 0)
     assert reg["data"]["success"] is True
-    collect_until(c2, writer.accepted_ids, writer.accepted_values, seen_ids, seen_values, seqs)
+    collect_until(c2, writer.accepted_ids, writer.accepted_values, seen_ids, seen_values, seqs, pairs=pairs)
     assert set(writer.accepted_ids) <= seen_ids, "accepted creates not delivered"
+    assert len(pairs) == len(set(pairs)), "a device got the same (op, event) twice"
     assert set(writer.accepted_values) <= seen_values, "accepted patches not delivered"
     assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), "sequence numbers have gaps or repeats"
     # Effects once: every accepted patch applied, none twice.
