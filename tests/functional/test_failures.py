@@ -149,3 +149,42 @@ prefetch = 1
     for r in statuses:
         if r.status_code == 202:
             wait_until(lambda: server.request("GET", f"/v1/apps/demo/models/task/{r.json()['id']}", t).status_code == 200)
+
+
+VALIDATE_STAGE = """
+import json, sys
+for line in sys.stdin:
+    request = json.loads(line)
+    data = request["message"].get("data") or {}
+    if data.get("bad"):
+        reply = {"id": request["id"], "action": "dead_letter", "reason": "field 'bad' is not allowed"}
+    elif data.get("skip"):
+        reply = {"id": request["id"], "action": "done"}
+    else:
+        reply = {"id": request["id"], "action": "next"}
+    print(json.dumps(reply), flush=True)
+"""
+
+
+def test_a_change_refused_before_the_writer_is_reported_and_frees_its_document(make_server, tmp_path):
+    stage = tmp_path / "validate.py"
+    stage.write_text(VALIDATE_STAGE)
+    server = make_server(f"""
+[api]
+next = ["validate"]
+[stages.validate]
+kind = "exec"
+command = ["{sys.executable}", "{stage}"]
+next = ["writer"]
+""").start()
+    t = server.token()
+    r = server.request("POST", "/v1/apps/demo/models/task?wait=1", t, {"id": "v1", "bad": True})
+    assert r.status_code == 422 and r.json()["error"] == "rejected", r.text
+    assert "validate" in r.json()["message"] and "field 'bad' is not allowed" in r.json()["message"]
+    r = server.request("POST", "/v1/apps/demo/models/task?wait=1", t, {"id": "v2", "skip": True})
+    assert r.status_code == 202, r.text  # consumed on purpose: accepted, not applied
+    # Neither document exists, and neither id is held as "still queued": both can be created now.
+    for doc_id in ("v1", "v2"):
+        assert server.request("GET", f"/v1/apps/demo/models/task/{doc_id}", t).status_code == 404
+        r = server.request("POST", "/v1/apps/demo/models/task?wait=1", t, {"id": doc_id, "ok": 1})
+        assert r.status_code == 201 and r.json()["ok"] == 1, r.text

@@ -4,6 +4,7 @@
 
 #include <sluice/auth/tokens.hpp>
 #include <sluice/config/config.hpp>
+#include <sluice/core/error.hpp>
 #include <sluice/net/server.hpp>
 #include <sluice/pipeline/stage_runner.hpp>
 #include <sluice/pipeline/stages.hpp>
@@ -17,6 +18,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <set>
 #include <iostream>
 #include <thread>
 
@@ -59,6 +61,26 @@ void setup_logging(const config::config& c) {
     }
 }
 
+/// The stages from which `target` can be reached along configured `next` edges.
+std::set<std::string> stages_leading_to(const config::graph_config& g, const std::string& target) {
+    std::set<std::string> found;
+    bool grew = true;
+    while (grew) {
+        grew = false;
+        for (const auto& [name, stage] : g.stages) {
+            if (found.count(name) || name == target) continue;
+            for (const auto& n : stage.next) {
+                if (n == target || found.count(n)) {
+                    found.insert(name);
+                    grew = true;
+                    break;
+                }
+            }
+        }
+    }
+    return found;
+}
+
 int serve(const config_options& options) {
     auto c = resolve(options);
     setup_logging(c);
@@ -79,9 +101,17 @@ int serve(const config_options& options) {
     // Every stage of the graph, built-in or custom, runs here (the embedded shape).
     pipeline::builtin_context builtins{c, *store, *registry, hub, waiters};
     std::vector<std::unique_ptr<pipeline::stage_runner>> runners;
+    auto feeding_writer = stages_leading_to(c.graph, config::builtin::writer);
     for (const auto& [name, stage] : c.graph.stages) {
         runners.push_back(std::make_unique<pipeline::stage_runner>(queue, c.graph, name, c.limits.max_hops,
                                                                    pipeline::make_stage(stage, builtins), metrics, health));
+        if (!feeding_writer.count(name)) continue;
+        // A change a stage before the writer refuses or consumes never reaches it: tell the API.
+        runners.back()->on_abandoned([&waiters, name](const queue::message& m, const std::string& reason) {
+            waiters.abandon(m.headers.op, reason.empty() ? nullptr
+                                                         : std::make_exception_ptr(error(errc::rejected, "stage '" + name +
+                                                                                                          "' refused the change: " + reason)));
+        });
     }
     metrics.on_scrape([&] {
         for (const auto& [name, stage] : c.graph.stages) metrics.stage(name).lag.Set(static_cast<double>(queue->stats(name).ready));

@@ -82,7 +82,8 @@ unsigned api::status_of(errc code) {
         case errc::conflict:
         case errc::too_many_subscriptions: return 409;
         case errc::payload_too_large: return 413;
-        case errc::patch_failed: return 422;
+        case errc::patch_failed:
+        case errc::rejected: return 422;
         case errc::internal: return 500;
         case errc::unavailable:
         case errc::overloaded: return 503;
@@ -378,7 +379,7 @@ void api::submit(store::write_request change, bool wait, unsigned wait_status, s
     auto kind = change.type;
     auto accepted = json_response(202, bj::object{{"id", id}, {"op", op}});
     auto key = change.key();
-    ctx_.waiters.begin_write(key);
+    ctx_.waiters.begin_write(op, key);
     // The waiter, the durability callback and the timeout race; the first to answer wins.
     struct state {
         std::atomic<bool> answered{false};
@@ -389,8 +390,9 @@ void api::submit(store::write_request change, bool wait, unsigned wait_status, s
         if (!st->answered.exchange(true)) respond(std::move(r));
     };
     if (wait) {
-        ctx_.waiters.expect(op, [answer, wait_status, kind, id](const bj::object* after, std::exception_ptr failure) {
+        ctx_.waiters.expect(op, [answer, accepted, wait_status, kind, id](bool applied, const bj::object* after, std::exception_ptr failure) {
             if (failure) return answer(failure_response(failure));
+            if (!applied) return answer(accepted);  // consumed by a stage before the writer
             if (kind == store::write_request::kind::remove)
                 return answer(json_response(wait_status, bj::object{{"id", id}, {"deleted", true}}));
             answer(json_response(wait_status, after ? bj::value(*after) : bj::value(nullptr)));
@@ -402,7 +404,7 @@ void api::submit(store::write_request change, bool wait, unsigned wait_status, s
     ctx_.queue.publish(std::move(messages), [this, st, answer, wait, accepted, op, key](std::exception_ptr failure) {
         if (failure) {
             ctx_.waiters.cancel(op);
-            ctx_.waiters.abandon_write(key);
+            ctx_.waiters.abandon(op, failure);
             return answer(failure_response(failure));
         }
         st->durable = true;

@@ -220,6 +220,8 @@ void stage_runner::run(std::size_t instance) {
             if (!st) continue;
             attempts.erase(m.id);
             if (st->what == queue::settlement::verdict::ack) ++acked;
+            if (on_abandoned_ && (st->what == queue::settlement::verdict::dead_letter || st->publish.empty()))
+                on_abandoned_(m, st->reason);
             settlements.push_back(std::move(*st));
         }
         metrics_.in_flight.Decrement(static_cast<double>(batch.size()));

@@ -48,15 +48,14 @@ public:
         auto results = store_.apply_batch(requests);  // throws: the store is down, the batch comes again
         for (std::size_t k = 0; k < results.size(); ++k) {
             const auto& r = requests[k];
-            auto key = r.key();
             if (results[k].change) {
                 const auto& envelope = results[k].change->envelope;
                 outcomes[positions[k]] = outcome::forward(bj::serialize(envelope));
                 const auto& after = envelope.at("after");
-                waiting_.complete(r.op, key, after.is_object() ? &after.get_object() : nullptr, nullptr);
+                waiting_.complete(r.op, after.is_object() ? &after.get_object() : nullptr, nullptr);
             } else {
                 outcomes[positions[k]] = outcome::dead(reason_of(results[k].failure));
-                waiting_.complete(r.op, key, nullptr, results[k].failure);
+                waiting_.complete(r.op, nullptr, results[k].failure);
             }
         }
         return outcomes;

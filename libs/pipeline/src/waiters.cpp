@@ -12,35 +12,31 @@ void waiters::cancel(const std::string& op) {
     pending_.erase(op);
 }
 
-void waiters::begin_write(const std::string& key) {
+void waiters::begin_write(const std::string& op, const std::string& key) {
     std::lock_guard lock(mutex_);
-    ++writes_[key];
-}
-
-void waiters::abandon_write(const std::string& key) {
-    std::lock_guard lock(mutex_);
-    auto it = writes_.find(key);
-    if (it != writes_.end() && --it->second == 0) writes_.erase(it);
+    if (writes_.emplace(op, key).second) ++per_key_[key];
 }
 
 bool waiters::has_pending_writes(const std::string& key) {
     std::lock_guard lock(mutex_);
-    return writes_.count(key) != 0;
+    return per_key_.count(key) != 0;
 }
 
-void waiters::complete(const std::string& op, const std::string& key, const boost::json::object* after,
-                       std::exception_ptr failure) {
+void waiters::settle(const std::string& op, bool applied, const boost::json::object* after, std::exception_ptr failure) {
     callback done;
     {
         std::lock_guard lock(mutex_);
-        auto w = writes_.find(key);
-        if (w != writes_.end() && --w->second == 0) writes_.erase(w);
+        auto w = writes_.find(op);
+        if (w == writes_.end()) return;  // settled already (or accepted before a restart)
+        auto k = per_key_.find(w->second);
+        if (k != per_key_.end() && --k->second == 0) per_key_.erase(k);
+        writes_.erase(w);
         auto it = pending_.find(op);
         if (it == pending_.end()) return;
         done = std::move(it->second);
         pending_.erase(it);
     }
-    done(after, failure);
+    done(applied, after, failure);
 }
 
 }  // namespace sluice::pipeline

@@ -30,6 +30,7 @@ enum class errc {
     unknown_event,
     not_registered,
     patch_failed,
+    rejected,  ///< a stage of the graph refused the change
     unauthorized,
     token_expired,
     forbidden,

@@ -16,6 +16,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -28,6 +29,11 @@ public:
     stage_runner(std::shared_ptr<queue::broker> broker, const config::graph_config& graph, const std::string& stage,
                  std::size_t max_hops, stage_factory factory, metrics::metrics& m, health& h);
     ~stage_runner();
+    /// Called (on an instance's thread) for each message settled without going on: dead-lettered
+    /// (with the reason) or consumed (`done`, dropped, forwarded to no stage; empty reason). Set
+    /// before `start`.
+    using abandoned = std::function<void(const queue::message&, const std::string& reason)>;
+    void on_abandoned(abandoned callback) { on_abandoned_ = std::move(callback); }
     void start();
     /// Stops fetching, finishes and settles what is in hand (messages set aside for a retry are
     /// put back), waits for the settlements to be durable, joins. Idempotent.
@@ -44,6 +50,7 @@ private:
     config::stage_config config_;
     std::size_t max_hops_;
     stage_factory factory_;
+    abandoned on_abandoned_;
     metrics::stage_metrics& metrics_;
     health& health_;
     std::vector<std::thread> threads_;
