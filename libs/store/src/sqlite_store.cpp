@@ -10,6 +10,8 @@
 #include <boost/json/serialize.hpp>
 
 #include <algorithm>
+#include <cmath>
+#include <variant>
 #include <mutex>
 
 namespace sluice::store {
@@ -44,6 +46,86 @@ const char* event_of(write_request::kind k) {
         case write_request::kind::remove: return "model_deleted";
     }
     return "";
+}
+
+
+/// A document on its way through a sorted query, with its sort keys.
+struct sortable {
+    std::vector<bj::value> keys;
+    std::size_t position;
+    bj::object doc;
+};
+
+/// The first value at `path` as the filter language reaches it (null when missing).
+bj::value first_value(const bj::object& doc, const json::field_path& path) {
+    const bj::value* found = nullptr;
+    bj::value root(doc);
+    json::any_value(&root, path.segments(), [&](const bj::value* v) {
+        found = v;
+        return true;
+    });
+    return found ? *found : bj::value(nullptr);
+}
+
+/// Parameters of pushed-down conditions, in the order of their `?`.
+using sql_value = std::variant<std::string, std::int64_t, double>;
+
+void bind_all(SQLite::Statement& q, int& i, const std::vector<sql_value>& params) {
+    for (const auto& v : params) std::visit([&](const auto& x) { q.bind(i++, x); }, v);
+}
+
+bool pushable_name(std::string_view name) { return !name.empty() && name.find_first_of("\"\\") == std::string_view::npos; }
+
+/// Appends `AND (...)` clauses to `sql` for the filter's necessary conditions that SQL can test
+/// on the stored JSON (`json_extract`), so SQLite skips documents that cannot match instead of
+/// Sluice parsing them; returns their parameters. Only top-level fields: `json_extract` does not
+/// traverse arrays as the filter language does, and a field holding an array stays a candidate
+/// (an element may match). The filter itself still decides on every row SQL returns.
+std::vector<sql_value> push_down(const json::filter& filter, std::string& sql) {
+    std::vector<sql_value> params;
+    for (const auto& c : filter.constraints()) {
+        auto segments = c.path->segments();
+        if (segments.size() != 1 || !pushable_name(segments[0].key)) continue;
+        const std::string path = "$.\"" + segments[0].key + "\"";
+        std::string clause;
+        if (c.type == json::field_constraint::kind::equals) {
+            if (c.values.empty() || c.values.size() > 100) continue;
+            clause = "json_extract(body, ?) IN (";
+            params.emplace_back(path);
+            for (std::size_t k = 0; k < c.values.size(); ++k) {
+                clause += k ? ", ?" : "?";
+                const auto& v = c.values[k];
+                if (v.is_string()) {
+                    params.emplace_back(std::string(v.get_string()));
+                } else if (v.is_bool()) {
+                    params.emplace_back(std::int64_t(v.get_bool() ? 1 : 0));  // json_extract gives true/false as 1/0
+                } else if (v.is_int64()) {
+                    params.emplace_back(v.get_int64());
+                } else {
+                    params.emplace_back(v.to_number<double>());
+                }
+            }
+            clause += ")";
+        } else {
+            if (!std::isfinite(c.low) && !std::isfinite(c.high)) continue;
+            clause = "(json_type(body, ?) IN ('integer', 'real')";
+            params.emplace_back(path);
+            if (std::isfinite(c.low)) {
+                clause += c.low_open ? " AND json_extract(body, ?) > ?" : " AND json_extract(body, ?) >= ?";
+                params.emplace_back(path);
+                params.emplace_back(c.low);
+            }
+            if (std::isfinite(c.high)) {
+                clause += c.high_open ? " AND json_extract(body, ?) < ?" : " AND json_extract(body, ?) <= ?";
+                params.emplace_back(path);
+                params.emplace_back(c.high);
+            }
+            clause += ")";
+        }
+        sql += " AND (" + clause + " OR json_type(body, ?) = 'array')";
+        params.emplace_back(path);
+    }
+    return params;
 }
 
 class sqlite_store final : public store {
@@ -193,7 +275,24 @@ public:
         std::string sql = "SELECT body FROM documents WHERE app = ? AND model = ?";
         if (options.owner) sql += " AND owner = ?";
         if (options.id) sql += " AND id = ?";
+        std::vector<sql_value> pushed;
+        if (options.filter) pushed = push_down(*options.filter, sql);
         sql += " ORDER BY rowid";
+        const bool sorted = !options.sort.empty();
+        std::vector<json::field_path> paths;
+        for (const auto& [field, direction] : options.sort) paths.emplace_back(field);
+        // With a sort, keep only the best offset+limit documents seen so far (a bounded heap).
+        // The sort itself stays here: SQLite orders JSON values otherwise than the filter
+        // language's type brackets (booleans, arrays, objects).
+        const std::size_t keep = options.offset + options.limit;
+        std::vector<sortable> best;
+        auto before = [&](const sortable& a, const sortable& b) {
+            for (std::size_t i = 0; i < paths.size(); ++i) {
+                int c = json::compare(a.keys[i], b.keys[i]);
+                if (c != 0) return options.sort[i].second < 0 ? c > 0 : c < 0;
+            }
+            return a.position < b.position;  // stable: storage order breaks ties
+        };
         std::vector<bj::object> out;
         {
             std::lock_guard lock(read_mutex_);
@@ -203,42 +302,35 @@ public:
             q.bind(i++, model);
             if (options.owner) q.bind(i++, *options.owner);
             if (options.id) q.bind(i++, *options.id);
-            const bool unsorted = options.sort.empty();
-            std::size_t skipped = 0;
+            bind_all(q, i, pushed);
+            std::size_t skipped = 0, position = 0;
             while (q.executeStep()) {
                 auto doc = parse_json(q.getColumn(0).getString());
                 if (options.filter && !options.filter->matches(doc)) continue;
-                if (unsorted && skipped < options.offset) {
-                    ++skipped;
+                if (!sorted) {
+                    if (skipped < options.offset) {
+                        ++skipped;
+                        continue;
+                    }
+                    out.push_back(std::move(doc.as_object()));
+                    if (out.size() >= options.limit) break;
                     continue;
                 }
-                out.push_back(std::move(doc.as_object()));
-                if (unsorted && out.size() >= options.limit) break;
+                if (keep == 0) break;
+                sortable item{{}, position++, std::move(doc.as_object())};
+                for (const auto& p : paths) item.keys.push_back(first_value(item.doc, p));
+                if (best.size() == keep && !before(item, best.front())) continue;
+                best.push_back(std::move(item));
+                std::push_heap(best.begin(), best.end(), before);
+                if (best.size() > keep) {
+                    std::pop_heap(best.begin(), best.end(), before);
+                    best.pop_back();
+                }
             }
         }
-        if (!options.sort.empty()) {
-            std::vector<json::field_path> paths;
-            for (const auto& [field, direction] : options.sort) paths.emplace_back(field);
-            auto value_at = [](const bj::object& doc, const json::field_path& p) {
-                const bj::value* found = nullptr;
-                bj::value root(doc);
-                json::any_value(&root, p.segments(), [&](const bj::value* v) {
-                    found = v;
-                    return true;
-                });
-                return found ? *found : bj::value(nullptr);
-            };
-            std::stable_sort(out.begin(), out.end(), [&](const bj::object& a, const bj::object& b) {
-                for (std::size_t i = 0; i < paths.size(); ++i) {
-                    int c = json::compare(value_at(a, paths[i]), value_at(b, paths[i]));
-                    if (c != 0) return options.sort[i].second < 0 ? c > 0 : c < 0;
-                }
-                return false;
-            });
-            std::size_t begin = std::min(options.offset, out.size());
-            std::size_t end = std::min(out.size(), begin + options.limit);
-            out = std::vector<bj::object>(std::make_move_iterator(out.begin() + static_cast<std::ptrdiff_t>(begin)),
-                                          std::make_move_iterator(out.begin() + static_cast<std::ptrdiff_t>(end)));
+        if (sorted) {
+            std::sort_heap(best.begin(), best.end(), before);
+            for (std::size_t k = options.offset; k < best.size(); ++k) out.push_back(std::move(best[k].doc));
         }
         return out;
     }
