@@ -79,13 +79,10 @@ struct queue_state {
     /// Per key, messages behind an unsettled one of the same key, in order.
     std::unordered_map<std::string, std::deque<entry>> parked;
     std::unordered_set<std::string> busy;  ///< keys with an unsettled message
+    std::uint64_t parked_count = 0;
     std::uint64_t in_flight = 0;
     std::uint64_t dead = 0;
-    std::uint64_t size() const {
-        std::uint64_t n = ready.size();
-        for (const auto& [key, p] : parked) n += p.size();
-        return n;
-    }
+    std::uint64_t size() const { return ready.size() + parked_count; }
 };
 
 class embedded_broker;
@@ -170,6 +167,7 @@ public:
                 s.ready.pop_front();
                 if (!e.key.empty() && !s.busy.insert(e.key).second) {
                     s.parked[e.key].push_back(std::move(e));  // behind an unsettled one of its key
+                    ++s.parked_count;
                     continue;
                 }
                 if (e.in_memory) memory_bytes_ -= e.body.size();
@@ -232,6 +230,7 @@ private:
         if (it == s.parked.end()) return;
         s.ready.push_front(std::move(it->second.front()));
         it->second.pop_front();
+        --s.parked_count;
         if (it->second.empty()) s.parked.erase(it);
     }
 
