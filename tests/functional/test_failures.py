@@ -81,6 +81,30 @@ def test_a_queue_outage_pauses_the_pipeline_and_loses_nothing(make_server, ws_cl
     assert dead_total(server) == 0
 
 
+def test_a_store_outage_pauses_the_writer_and_dead_letters_nothing(server, ws_clients):
+    t = server.token()
+    device = ws_clients(server.ws_url)
+    device.register(t)
+    device.subscribe(model="task")
+    lock = sqlite3.connect(str(server.data_dir / "store.db"), timeout=30, isolation_level=None)
+    lock.execute("BEGIN EXCLUSIVE")  # the writer cannot commit past its busy timeout
+    try:
+        ops = [server.request("POST", "/v1/apps/demo/models/task", t, {"id": f"s{i}", "n": i}) for i in range(20)]
+        assert all(r.status_code == 202 for r in ops), [r.text for r in ops]  # the queue still makes them durable
+
+        def store_degraded():
+            h = requests.get(server.url + "/healthz", timeout=30)
+            return h.status_code == 503 and "store" in h.json().get("problems", {})
+        wait_until(store_degraded, timeout=30, what="/healthz to name the store")
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+    frames = device.deliveries(20, timeout=60)
+    assert [f["op"] for f in frames] == [r.json()["op"] for r in ops]
+    wait_until(lambda: requests.get(server.url + "/healthz", timeout=30).status_code == 200, what="recovery")
+    assert dead_total(server) == 0
+
+
 def test_every_frame_carries_the_op_of_its_change(server, ws_clients):
     t = server.token()
     device = ws_clients(server.ws_url)
