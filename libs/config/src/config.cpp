@@ -74,6 +74,8 @@ void set_scalar(config& c, const std::string& key, const toml::node* node, const
         c.limits.grace_period = std::chrono::seconds(num());
     } else if (key == "limits.wait_timeout_ms") {
         c.limits.wait_timeout = std::chrono::milliseconds(num());
+    } else if (key == "limits.subscriptions_per_device") {
+        c.limits.subscriptions_per_device = static_cast<std::size_t>(num());
     } else {
         bad(key, "unknown key");
     }
@@ -81,7 +83,8 @@ void set_scalar(config& c, const std::string& key, const toml::node* node, const
 
 const char* const scalar_keys[] = {"listen", "data", "log_format", "log_level", "limits.max_body_bytes",
                                    "limits.send_queue_bytes", "limits.resume_backlog",
-                                   "limits.grace_period_seconds", "limits.wait_timeout_ms"};
+                                   "limits.grace_period_seconds", "limits.wait_timeout_ms",
+                                   "limits.subscriptions_per_device"};
 
 app_config read_app(const std::string& name, const toml::table& t) {
     app_config app{name, {}, {}, {}};

@@ -78,7 +78,7 @@ unsigned api::status_of(const std::string& code) {
     if (code == "forbidden") return 403;
     if (code == "not_found") return 404;
     if (code == "method_not_allowed") return 405;
-    if (code == "conflict") return 409;
+    if (code == "conflict" || code == "too_many_subscriptions") return 409;
     if (code == "payload_too_large") return 413;
     if (code == "patch_failed") return 422;
     if (code == "unavailable" || code == "queue_failed") return 503;
@@ -142,9 +142,11 @@ bj::object api::subscribe(const auth::claims& who, const bj::value& request) {
     if (const auto* f = r->if_contains("filter"); f && !f->is_null()) {
         filter_source = *f;
         filter = json::filter::compile(*f);
+        ch.filter = channel::filter_id(*f);  // a filtered subscription is a channel of its own
     }
     std::string name = ch.to_string();
-    ctx_.registry.subscribe({who.device, who.app, who.user, name, filter_source}, filter);
+    ctx_.registry.subscribe({who.device, who.app, who.user, name, filter_source}, filter,
+                            ctx_.config.limits.subscriptions_per_device);
     store::find_options options;
     options.filter = filter ? &*filter : nullptr;
     options.owner = ch.user;

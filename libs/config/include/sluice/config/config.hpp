@@ -38,6 +38,7 @@ struct limits_config {
     std::size_t resume_backlog = 1000;              ///< messages kept per device for resume
     std::chrono::seconds grace_period{60};          ///< how long a disconnected device is kept
     std::chrono::milliseconds wait_timeout{10000};  ///< `?wait=1` gives up (202) after this
+    std::size_t subscriptions_per_device = 1000;    ///< past it a subscribe is `too_many_subscriptions`
 };
 
 struct config {
