@@ -34,8 +34,27 @@ if core:
                            "ns_per_match": b["real_time"] * 1000 / max(b["matches_per_change"], 1)}
     routing["growth_per_change_1k_to_100k"] = routing["100000"]["us_per_change"] / routing["1000"]["us_per_change"]
     routing["growth_per_match_1k_to_100k"] = routing["100000"]["ns_per_match"] / routing["1000"]["ns_per_match"]
+    if "BM_RouteManySubscriptionsPerDevice/10" in m:
+        # Through the registry: 100 devices with 10 or 1,000 equality-filtered subscriptions each.
+        few, many = m["BM_RouteManySubscriptionsPerDevice/10"], m["BM_RouteManySubscriptionsPerDevice/1000"]
+        routing["many_per_device"] = {"us_per_change_1k": few["real_time"], "us_per_change_100k": many["real_time"],
+                                      "growth_1k_to_100k": many["real_time"] / few["real_time"]}
     summary["routing"] = routing
     summary["patch"] = {k: m[k]["items_per_second"] for k in m if k.startswith("BM_Patch")}
+
+subs = load("subscriptions.json")
+if subs:
+    # 100 devices with 10 (run A) and 1,000 (run B) equality-filtered subscriptions each, over real
+    # sockets (bench/transport/subscriptions.sh); goal: B delivers at least 1/3 of A's throughput.
+    runs = {}
+    for name in ("run_a", "run_b"):
+        r = subs[name]
+        runs[name] = {k: r[k] for k in ("devices", "subscriptions_per_device", "subscriptions", "writes_per_second",
+                                        "deliveries_per_second", "delivered_all", "wrong_or_duplicate")}
+    ratio = subs["run_b"]["deliveries_per_second"] / subs["run_a"]["deliveries_per_second"]
+    summary["subscriptions"] = {**runs, "deliveries_ratio_b_over_a": ratio,
+                                "writes_ratio_b_over_a": subs["run_b"]["writes_per_second"] / subs["run_a"]["writes_per_second"],
+                                "goal_ratio_at_least": 1 / 3, "meets_goal": ratio >= 1 / 3}
 
 for extra in sorted(out.glob("summary_*.json")):
     summary[extra.stem[len("summary_"):]] = json.loads(extra.read_text())

@@ -7,6 +7,13 @@
 //   loadgen.js e2e --url http://127.0.0.1:PORT --writers K --subscribers M --seconds T --secret S
 //     K keep-alive HTTP writers create documents as fast as accepted; M sockets receive them.
 //     Prints accepted changes/s, deliveries/s and accept-to-receipt latency percentiles.
+//   loadgen.js subs --url http://127.0.0.1:PORT --secret S --devices D --per-device N --writes W [--rounds R] [--writers K]
+//     D sockets (devices), each with N equality-filtered subscriptions on one model (filter
+//     {"k": "<device>-<j>"}, each its own channel); then R rounds of W creates from K keep-alive
+//     writers, each document matching exactly one subscription (spread over every device and
+//     subscription). Checks that each is delivered once, as model_created naming exactly that
+//     channel. Prints the subscribe rate and, for the median round, writes/s (accepted) and
+//     deliveries/s (first write of the round to its last delivery), and latency percentiles.
 "use strict";
 const http = require("http");
 const crypto = require("crypto");
@@ -150,4 +157,102 @@ async function e2e() {
     latency_ms: { p50: pct(50), p99: pct(99), max: latencies[latencies.length - 1] } }));
 }
 
-(mode === "fanout" ? fanout() : e2e()).then(() => process.exit(0), (e) => { console.error(e); process.exit(1); });
+// Sends every subscribe of one device at once and resolves with their channels, in order (one
+// socket answers in order).
+function subscribeAll(ws, model, filters) {
+  return new Promise((resolve, reject) => {
+    const channels = [];
+    const onMessage = (m) => {
+      const msg = JSON.parse(m);
+      if (msg.event === "error") return reject(new Error(`subscribe refused: ${JSON.stringify(msg.data)}`));
+      if (msg.event !== "subscribed") return;
+      channels.push(msg.data.channel);
+      if (channels.length === filters.length) { ws.off("message", onMessage); resolve(channels); }
+    };
+    ws.on("message", onMessage);
+    for (const filter of filters) ws.send(JSON.stringify({ event: "subscribe", data: { model, filter } }));
+  });
+}
+
+async function subs() {
+  const devices = Number(opt("devices", 100));
+  const perDevice = Number(opt("per-device", 10));
+  const writes = Number(opt("writes", 5000));
+  const rounds = Number(opt("rounds", 3));
+  const writers = Number(opt("writers", 8));
+  const model = "subs" + Date.now();
+  const key = (d, j) => `sd${d}-${j}`;
+  const sockets = await Promise.all(Array.from({ length: devices }, (_, d) => new Promise((resolve, reject) => {
+    const ws = new WebSocket(`ws://${url.host}/v1/ws?token=${token("bench", "sd" + d)}`, { perMessageDeflate: false });
+    ws.once("error", reject);
+    ws.once("open", () => resolve(ws));
+  })));
+  const s0 = process.hrtime.bigint();
+  // Every device subscribes at once; each one's subscribes are pipelined on its socket.
+  const channels = await Promise.all(sockets.map((ws, d) =>
+    subscribeAll(ws, model, Array.from({ length: perDevice }, (_, j) => ({ k: key(d, j) })))));
+  const subscribeSeconds = Number(process.hrtime.bigint() - s0) / 1e9;
+  const expectedChannel = new Map();
+  channels.forEach((list, d) => list.forEach((c, j) => expectedChannel.set(key(d, j), c)));
+  if (new Set(expectedChannel.values()).size !== devices * perDevice) throw new Error("channels are not distinct");
+
+  // Write n goes to device n % devices, subscription (n / devices * 7919) % perDevice: every device
+  // gets the same share, spread over its subscriptions.
+  const target = (n) => key(n % devices, (Math.floor(n / devices) * 7919) % perDevice);
+  const total = writes * rounds;
+  let delivered = 0, wrong = 0, lastDelivery = 0n;
+  const sentAt = new Array(total);
+  const seen = new Uint8Array(total);
+  const latencies = [];
+  let roundEnd = writes, roundDone = null;
+  sockets.forEach((ws, d) => ws.on("message", (m) => {
+    const msg = JSON.parse(m);
+    if (msg.seq === undefined) return;
+    const k = msg.data && msg.data.k;
+    const ok = msg.event === "model_created" && typeof k === "string" && k.startsWith(`sd${d}-`) &&
+      msg.data.metadata.channels.length === 1 && msg.data.metadata.channels[0] === expectedChannel.get(k);
+    if (!ok || seen[msg.data.n]) { wrong++; return; }
+    seen[msg.data.n] = 1;
+    latencies.push(Number(process.hrtime.bigint() - sentAt[msg.data.n]) / 1e6);
+    lastDelivery = process.hrtime.bigint();
+    if (++delivered === roundEnd && roundDone) roundDone();
+  }));
+
+  // Several rounds on the same subscriptions; the median round is reported (the machine is shared).
+  const perRound = [];
+  let next = 0;
+  for (let r = 0; r < rounds; r++) {
+    roundEnd = (r + 1) * writes;
+    const done = new Promise((resolve) => (roundDone = resolve));
+    const first = delivered;
+    const t0 = process.hrtime.bigint();
+    await Promise.all(Array.from({ length: writers }, async (_, w) => {
+      const t = token("w" + w, "wdev" + w);
+      while (next < roundEnd) {
+        const n = next++;
+        sentAt[n] = process.hrtime.bigint();
+        const status = await post(`/v1/apps/demo/models/${model}`, { n, k: target(n) }, t);
+        if (status !== 202) throw new Error(`write answered ${status}`);
+      }
+    }));
+    const writeSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    await Promise.race([done, sleep(120000)]);
+    const deliverySeconds = Number(lastDelivery - t0) / 1e9;
+    perRound.push({ writes_per_second: writes / writeSeconds, deliveries_per_second: (delivered - first) / deliverySeconds });
+  }
+  // A late duplicate or a stray frame would show up here.
+  await sleep(500);
+  sockets.forEach((s) => s.terminate());
+  latencies.sort((a, b) => a - b);
+  const pct = (p) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))];
+  const median = (k) => perRound.map((x) => x[k]).sort((a, b) => a - b)[Math.floor(rounds / 2)];
+  console.log(JSON.stringify({ devices, subscriptions_per_device: perDevice, subscriptions: devices * perDevice,
+    subscribe_seconds: subscribeSeconds, subscriptions_per_second: (devices * perDevice) / subscribeSeconds,
+    writes_per_round: writes, rounds, writers, writes_per_second: median("writes_per_second"),
+    deliveries_per_second: median("deliveries_per_second"), per_round: perRound, deliveries: delivered,
+    delivered_all: delivered === total, wrong_or_duplicate: wrong,
+    latency_ms: { p50: pct(50), p99: pct(99), max: latencies[latencies.length - 1] } }));
+}
+
+const modes = { fanout, e2e, subs };
+(modes[mode] || e2e)().then(() => process.exit(0), (e) => { console.error(e); process.exit(1); });

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Transport benchmarks: end to end (HTTP writers -> WebSocket subscribers) and fan-out to 10,000
 # sockets, Sluice side by side with a minimal Node `ws` broadcast server, driven by one load
-# generator. Writes bench/results/summary_transport.json.
+# generator. Writes bench/results/summary_transport.json. Then the cost of many subscriptions per
+# device (subscriptions.sh): bench/results/subscriptions.json.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 build=${1:-build}
@@ -51,3 +52,5 @@ summary = {"end_to_end": e2e,
 json.dump(summary, open(out, "w"), indent=2)
 print(json.dumps(summary, indent=2))
 PY
+
+bench/transport/subscriptions.sh "$build" "$out"

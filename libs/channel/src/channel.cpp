@@ -1,5 +1,10 @@
 #include <sluice/channel/channel.hpp>
 #include <sluice/core/error.hpp>
+#include <sluice/json/canonical.hpp>
+
+#include <openssl/sha.h>
+
+#include <algorithm>
 
 namespace sluice::channel {
 
@@ -42,7 +47,27 @@ std::string unescape(std::string_view text, std::string_view part) {
     return out;
 }
 
+constexpr std::size_t filter_id_length = 16;
+
+bool valid_filter_id(std::string_view f) {
+    return f.size() == filter_id_length &&
+           std::all_of(f.begin(), f.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
 }  // namespace
+
+std::string filter_id(const boost::json::value& filter) {
+    std::string text = json::canonical_json(filter);
+    unsigned char digest[SHA256_DIGEST_LENGTH];
+    SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string out;
+    for (std::size_t i = 0; i < filter_id_length / 2; ++i) {
+        out += hex[digest[i] >> 4];
+        out += hex[digest[i] & 0xf];
+    }
+    return out;
+}
 
 std::string escape(std::string_view name) {
     std::string out;
@@ -51,6 +76,17 @@ std::string escape(std::string_view name) {
 }
 
 std::string channel::to_string() const {
+    std::string out = pattern();
+    if (filter) {
+        if (!valid_filter_id(*filter))
+            throw invalid_input(errc::invalid_channel, "filter id '" + *filter + "' must be 16 lower-case hex digits");
+        out += ":filter:";
+        out += *filter;
+    }
+    return out;
+}
+
+std::string channel::pattern() const {
     if (app.empty() || model.empty()) throw invalid_input(errc::invalid_channel, "a channel needs an app and a model");
     std::string out = "app:";
     append_escaped(out, app);
@@ -76,7 +112,8 @@ channel channel::parse(std::string_view text) {
         if (colon == text.npos) break;
         start = colon + 1;
     }
-    if (parts.size() % 2 != 0 || parts.size() < 4 || parts.size() > 8) bad(text, "expected app:A[:user:U]:model:M[:id:I]");
+    if (parts.size() % 2 != 0 || parts.size() < 4 || parts.size() > 10)
+        bad(text, "expected app:A[:user:U]:model:M[:id:I][:filter:F]");
     channel c;
     std::size_t i = 0;
     auto take = [&](std::string_view label, bool optional) -> std::optional<std::string> {
@@ -93,6 +130,12 @@ channel channel::parse(std::string_view text) {
     c.user = take("user", true);
     c.model = *take("model", false);
     c.id = take("id", true);
+    if (i < parts.size() && parts[i] == "filter") {
+        if (!valid_filter_id(parts[i + 1]))
+            bad(text, "filter id '" + std::string(parts[i + 1]) + "' must be 16 lower-case hex digits");
+        c.filter = std::string(parts[i + 1]);
+        i += 2;
+    }
     if (i != parts.size()) bad(text, "unexpected '" + std::string(parts[i]) + "'");
     return c;
 }

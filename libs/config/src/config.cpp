@@ -81,6 +81,8 @@ void set_scalar(config& c, const std::string& key, const toml::node* node, const
         c.limits.max_hops = static_cast<std::size_t>(num());
     } else if (key == "limits.max_queue_depth") {
         c.limits.max_queue_depth = static_cast<std::size_t>(num());
+    } else if (key == "limits.subscriptions_per_device") {
+        c.limits.subscriptions_per_device = static_cast<std::size_t>(num());
     } else {
         bad(key, "unknown key");
     }
@@ -89,7 +91,7 @@ void set_scalar(config& c, const std::string& key, const toml::node* node, const
 const char* const scalar_keys[] = {"listen", "data", "log_format", "log_level", "limits.max_body_bytes",
                                    "limits.send_queue_bytes", "limits.resume_backlog",
                                    "limits.grace_period_seconds", "limits.wait_timeout_ms", "limits.max_hops",
-                                   "limits.max_queue_depth"};
+                                   "limits.max_queue_depth", "limits.subscriptions_per_device"};
 
 app_config read_app(const std::string& name, const toml::table& t) {
     app_config app{name, {}, {}, {}};

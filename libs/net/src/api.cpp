@@ -151,9 +151,11 @@ bj::object api::subscribe(const auth::claims& who, const bj::value& request) {
     if (const auto* f = r->if_contains("filter"); f && !f->is_null()) {
         filter_source = *f;
         filter = json::filter::compile(*f);
+        ch.filter = channel::filter_id(*f);  // a filtered subscription is a channel of its own
     }
     std::string name = ch.to_string();
-    ctx_.registry.subscribe({who.device, who.app, who.user, name, filter_source}, filter);
+    ctx_.registry.subscribe({who.device, who.app, who.user, name, filter_source}, filter,
+                            ctx_.config.limits.subscriptions_per_device);
     store::find_options options;
     options.filter = filter ? &*filter : nullptr;
     options.owner = ch.user;

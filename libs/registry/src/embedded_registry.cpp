@@ -1,11 +1,16 @@
+#include <sluice/channel/channel.hpp>
+#include <sluice/core/error.hpp>
 #include <sluice/core/json_io.hpp>
 #include <sluice/registry/registry.hpp>
 
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <boost/json/serialize.hpp>
+#include <spdlog/spdlog.h>
 
+#include <array>
 #include <map>
 #include <mutex>
+#include <tuple>
 #include <unordered_map>
 
 namespace sluice::registry {
@@ -25,6 +30,7 @@ public:
         db_.exec(
             "CREATE TABLE IF NOT EXISTS subscriptions (device TEXT NOT NULL, channel TEXT NOT NULL, app TEXT NOT NULL, "
             "user TEXT NOT NULL, filter TEXT, PRIMARY KEY (device, channel))");
+        migrate_filtered_channels();
         SQLite::Statement q(db_, "SELECT device, channel, app, user, filter FROM subscriptions");
         while (q.executeStep()) {
             subscription s{q.getColumn(0).getString(), q.getColumn(2).getString(), q.getColumn(3).getString(),
@@ -34,12 +40,22 @@ public:
                 s.filter = parse_json(q.getColumn(4).getString());
                 f = json::filter::compile(s.filter);
             }
-            add(std::move(s), std::move(f));
+            auto pattern = channel::channel::parse(s.channel).pattern();
+            add(std::move(s), std::move(pattern), std::move(f));
         }
     }
 
-    void subscribe(const subscription& s, std::optional<json::filter> filter) override {
+    void subscribe(const subscription& s, std::optional<json::filter> filter, std::size_t limit) override {
+        auto pattern = channel::channel::parse(s.channel).pattern();
         std::lock_guard lock(mutex_);
+        auto dit = devices_.find(s.device);
+        const std::size_t held = dit == devices_.end() ? 0 : dit->second.channels.size();
+        const bool again = dit != devices_.end() && dit->second.channels.contains(s.channel);
+        if (!again && held >= limit) {
+            throw error(errc::too_many_subscriptions, "device '" + s.device + "' already has " + std::to_string(held) +
+                                                      " subscriptions, the most limits.subscriptions_per_device allows; "
+                                                      "unsubscribe from one first");
+        }
         SQLite::Statement put(db_, "INSERT OR REPLACE INTO subscriptions (device, channel, app, user, filter) VALUES (?, ?, ?, ?, ?)");
         put.bind(1, s.device);
         put.bind(2, s.channel);
@@ -51,7 +67,7 @@ public:
             put.bind(5, bj::serialize(s.filter));
         }
         put.exec();
-        add(s, std::move(filter));
+        add(s, std::move(pattern), std::move(filter));
     }
 
     bool unsubscribe(const std::string& device, const std::string& channel) override {
@@ -68,25 +84,28 @@ public:
         SQLite::Statement del(db_, "DELETE FROM subscriptions WHERE device = ?");
         del.bind(1, device);
         del.exec();
-        auto it = by_device_.find(device);
-        if (it == by_device_.end()) return;
-        auto channels = it->second;
-        for (const auto& [channel, id] : channels) drop(device, channel);
+        auto it = devices_.find(device);
+        if (it == devices_.end()) return;
+        for (const auto& [channel, id] : it->second.channels) {
+            index_.remove(id);
+            by_id_.erase(id);
+        }
+        devices_.erase(it);
     }
 
     std::vector<subscription> subscriptions_of(const std::string& device) override {
         std::lock_guard lock(mutex_);
         std::vector<subscription> out;
-        auto it = by_device_.find(device);
-        if (it == by_device_.end()) return out;
-        for (const auto& [channel, id] : it->second) out.push_back(by_id_.at(id));
+        auto it = devices_.find(device);
+        if (it == devices_.end()) return out;
+        for (const auto& [channel, id] : it->second.channels) out.push_back(by_id_.at(id).sub);
         return out;
     }
 
     std::vector<std::string> devices() override {
         std::lock_guard lock(mutex_);
         std::vector<std::string> out;
-        for (const auto& [device, subs] : by_device_) out.push_back(device);
+        for (const auto& [device, state] : devices_) out.push_back(device);
         return out;
     }
 
@@ -95,13 +114,22 @@ public:
         std::lock_guard lock(mutex_);
         matches_.clear();
         index_.find(channels, before, after, matches_);
-        // One route per (device, kind); a device subscribed on several channels gets them all.
-        std::map<std::pair<std::string_view, change_kind>, std::size_t> slot;
+        // One route per (device, kind), found through the device's state: O(1) per match, however
+        // many subscriptions the device holds.
+        ++epoch_;
         for (const auto& m : matches_) {
-            const auto& s = by_id_.at(m.id);
-            auto [it, inserted] = slot.try_emplace({s.device, m.kind}, out.size());
-            if (inserted) out.push_back({s.device, m.kind, {}});
-            out[it->second].channels.push_back(s.channel);
+            const auto& held = by_id_.at(m.id);
+            device_state& d = *held.device;
+            if (d.epoch != epoch_) {
+                d.epoch = epoch_;
+                d.route.fill(0);
+            }
+            auto& slot = d.route[static_cast<std::size_t>(m.kind)];
+            if (slot == 0) {
+                out.push_back({held.sub.device, m.kind, {}});
+                slot = out.size();
+            }
+            out[slot - 1].channels.push_back(held.sub.channel);
         }
     }
 
@@ -111,33 +139,71 @@ public:
     }
 
 private:
-    void add(subscription s, std::optional<json::filter> filter) {
-        auto& channels = by_device_[s.device];
-        auto existing = channels.find(s.channel);
-        subscription_id id = existing != channels.end() ? existing->second : ++next_id_;
-        channels[s.channel] = id;
-        index_.add(id, s.channel, std::move(filter));
-        by_id_[id] = std::move(s);
+    struct device_state {
+        std::map<std::string, subscription_id, std::less<>> channels;
+        std::uint64_t epoch = 0;             // the last `find` that reached the device
+        std::array<std::size_t, 5> route{};  // per change_kind: 1 + its index in `find`'s output, or 0
+    };
+    struct held_subscription {
+        subscription sub;
+        device_state* device;  // std::map nodes are stable
+    };
+
+    /// Before filtered subscriptions were channels of their own, a filter was stored under the
+    /// plain pattern. Such rows are renamed to the pattern plus `:filter:F`, which is what a client
+    /// gets when it subscribes again; a row already there under that name is replaced by it.
+    void migrate_filtered_channels() {
+        std::vector<std::tuple<std::string, std::string, std::string>> renames;  // device, old, new
+        SQLite::Statement q(db_, "SELECT device, channel, filter FROM subscriptions WHERE filter IS NOT NULL");
+        while (q.executeStep()) {
+            auto name = q.getColumn(1).getString();
+            auto ch = channel::channel::parse(name);
+            if (ch.filter) continue;
+            ch.filter = channel::filter_id(parse_json(q.getColumn(2).getString()));
+            renames.emplace_back(q.getColumn(0).getString(), std::move(name), ch.to_string());
+        }
+        if (renames.empty()) return;
+        SQLite::Transaction tx(db_);
+        SQLite::Statement rename(db_, "UPDATE OR REPLACE subscriptions SET channel = ? WHERE device = ? AND channel = ?");
+        for (const auto& [device, from, to] : renames) {
+            rename.bind(1, to);
+            rename.bind(2, device);
+            rename.bind(3, from);
+            rename.exec();
+            rename.reset();
+        }
+        tx.commit();
+        spdlog::info("registry: renamed {} filtered subscriptions to their ':filter:' channels", renames.size());
+    }
+
+    void add(subscription s, std::string pattern, std::optional<json::filter> filter) {
+        auto& device = devices_[s.device];
+        auto [it, inserted] = device.channels.try_emplace(s.channel, 0);
+        if (inserted) it->second = ++next_id_;
+        const subscription_id id = it->second;
+        index_.add(id, std::move(pattern), std::move(filter));
+        by_id_.insert_or_assign(id, held_subscription{std::move(s), &device});
     }
 
     bool drop(const std::string& device, const std::string& channel) {
-        auto dit = by_device_.find(device);
-        if (dit == by_device_.end()) return false;
-        auto cit = dit->second.find(channel);
-        if (cit == dit->second.end()) return false;
+        auto dit = devices_.find(device);
+        if (dit == devices_.end()) return false;
+        auto cit = dit->second.channels.find(channel);
+        if (cit == dit->second.channels.end()) return false;
         index_.remove(cit->second);
         by_id_.erase(cit->second);
-        dit->second.erase(cit);
-        if (dit->second.empty()) by_device_.erase(dit);
+        dit->second.channels.erase(cit);
+        if (dit->second.channels.empty()) devices_.erase(dit);
         return true;
     }
 
     std::mutex mutex_;
     SQLite::Database db_;
     subscription_index index_;
-    std::unordered_map<subscription_id, subscription> by_id_;
-    std::map<std::string, std::map<std::string, subscription_id>> by_device_;
+    std::unordered_map<subscription_id, held_subscription> by_id_;
+    std::map<std::string, device_state, std::less<>> devices_;
     subscription_id next_id_ = 0;
+    std::uint64_t epoch_ = 0;
     std::vector<match> matches_;  // scratch of find
 };
 

@@ -68,6 +68,22 @@ TEST(Config, EnvironmentOverridesTheFile) {
     ::unsetenv("SLUICE_LIMITS_RESUME_BACKLOG");
 }
 
+TEST(Config, SubscriptionsPerDevice) {
+    EXPECT_EQ(sluice::config::load("").limits.subscriptions_per_device, 1000u);
+    EXPECT_EQ(sluice::config::load(write("[limits]\nsubscriptions_per_device = 5")).limits.subscriptions_per_device, 5u);
+    EXPECT_NE(load_error("[limits]\nsubscriptions_per_device = 0").find("limits.subscriptions_per_device"), std::string::npos);
+    ::setenv("SLUICE_LIMITS_SUBSCRIPTIONS_PER_DEVICE", "7", 1);
+    EXPECT_EQ(sluice::config::load(write("[limits]\nsubscriptions_per_device = 5")).limits.subscriptions_per_device, 7u);
+    ::setenv("SLUICE_LIMITS_SUBSCRIPTIONS_PER_DEVICE", "-1", 1);
+    try {
+        sluice::config::load("");
+        ADD_FAILURE() << "a negative limit loaded";
+    } catch (const sluice::config::config_error& e) {
+        EXPECT_NE(std::string(e.what()).find("SLUICE_LIMITS_SUBSCRIPTIONS_PER_DEVICE"), std::string::npos) << e.what();
+    }
+    ::unsetenv("SLUICE_LIMITS_SUBSCRIPTIONS_PER_DEVICE");
+}
+
 TEST(Tokens, MintedTokensVerifyAndBindAppUserDevice) {
     std::map<std::string, sluice::config::app_config> apps;
     apps["a"] = {"a", "0123456789abcdef0123", {}, {}};

@@ -41,6 +41,7 @@ struct limits_config {
     std::chrono::milliseconds wait_timeout{10000};  ///< `?wait=1` gives up (202 if durable) after this
     std::size_t max_hops = 32;                      ///< stages a message may pass; past it: dead letter `hop limit`
     std::size_t max_queue_depth = 100000;           ///< ready messages in a queue the API publishes to; past it 503 `overloaded`
+    std::size_t subscriptions_per_device = 1000;    ///< past it a subscribe is `too_many_subscriptions`
 };
 
 /// The built-in stages (DESIGN.md §8); a stage's name is the name of the queue it consumes.

@@ -1,8 +1,10 @@
 #pragma once
 /// The registry (DESIGN.md §1, §3): which device subscribed to what, and for a change, which
-/// devices it reaches and how. Subscriptions belong to devices and are keyed by (device, channel):
-/// subscribing again to a channel replaces the filter. Implementations: in memory with SQLite
-/// persistence (embedded; rebuilt on restart), Redis (distributed, later). Thread-safe.
+/// devices it reaches and how. Subscriptions belong to devices and are keyed by (device, channel),
+/// where a filtered subscription's channel is its pattern plus `:filter:F` (`channel::channel`):
+/// one device holds any number of filtered subscriptions on one pattern, and subscribing again to
+/// a channel is idempotent. Implementations: in memory with SQLite persistence (embedded; rebuilt
+/// on restart), Redis (distributed, later). Thread-safe.
 #include <sluice/registry/subscription_index.hpp>
 
 #include <boost/json/value.hpp>
@@ -19,11 +21,12 @@ struct subscription {
     std::string device;
     std::string app;
     std::string user;
-    std::string channel;
+    std::string channel;        ///< its name: the pattern, plus `:filter:F` when filtered
     boost::json::value filter;  ///< the filter as given, or null
 };
 
-/// One device a change reaches, with the kind of event and the channels it matched on.
+/// One device a change reaches, with the kind of event and the names of all the device's channels
+/// that the change reached with that kind.
 struct route {
     std::string device;
     change_kind kind;
@@ -33,21 +36,28 @@ struct route {
 class registry {
 public:
     virtual ~registry() = default;
-    /// Adds or replaces; `filter` must have compiled from `s.filter`.
-    virtual void subscribe(const subscription& s, std::optional<json::filter> filter) = 0;
+    /// Adds the subscription, or replaces the device's one on the same channel (idempotent);
+    /// `filter` must have compiled from `s.filter`. Throws `error` with code
+    /// `too_many_subscriptions` when the device already has `limit` subscriptions and none on
+    /// `s.channel`, and `invalid_input` when `s.channel` is not a channel name.
+    virtual void subscribe(const subscription& s, std::optional<json::filter> filter, std::size_t limit) = 0;
     virtual bool unsubscribe(const std::string& device, const std::string& channel) = 0;
     /// Removes every subscription of the device.
     virtual void forget_device(const std::string& device) = 0;
     virtual std::vector<subscription> subscriptions_of(const std::string& device) = 0;
     /// Every device that has subscriptions (to restore device state after a restart).
     virtual std::vector<std::string> devices() = 0;
-    /// The devices a change on `channels` reaches; one route per (device, kind).
+    /// The devices a change published on the patterns `channels` (`channel::channels_for`)
+    /// reaches: appends one route per (device, kind). Costs O(matching subscriptions), whatever
+    /// the number of subscriptions of a device.
     virtual void find(std::span<const std::string> channels, const boost::json::value* before,
                       const boost::json::value* after, std::vector<route>& out) = 0;
     virtual std::size_t size() = 0;
 };
 
-/// In memory, persisted to a SQLite file and reloaded from it on open.
+/// In memory, persisted to a SQLite file and reloaded from it on open. Rows written before filtered
+/// subscriptions were channels of their own (a filter stored under the plain pattern) are renamed
+/// to their `:filter:F` channel on open.
 std::unique_ptr<registry> open_embedded(const std::filesystem::path& file);
 
 }  // namespace sluice::registry
