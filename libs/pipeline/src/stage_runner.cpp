@@ -175,6 +175,7 @@ void stage_runner::run(std::size_t instance) {
             break;
         }
         std::vector<queue::settlement> settlements;
+        std::vector<std::function<void()>> settled_callbacks;
         std::size_t acked = 0;
         for (std::size_t i = 0; i < batch.size(); ++i) {
             auto& m = batch[i];
@@ -219,6 +220,7 @@ void stage_runner::run(std::size_t instance) {
             }
             if (!st) continue;
             attempts.erase(m.id);
+            if (o.on_settled) settled_callbacks.push_back(std::move(o.on_settled));
             if (st->what == queue::settlement::verdict::ack) ++acked;
             if (on_abandoned_ && (st->what == queue::settlement::verdict::dead_letter || st->publish.empty()))
                 on_abandoned_(m, st->reason);
@@ -230,7 +232,7 @@ void stage_runner::run(std::size_t instance) {
             std::lock_guard lock(mutex_);
             ++settling_;
         }
-        consumer->settle(std::move(settlements), [this, acked](std::exception_ptr failure) {
+        consumer->settle(std::move(settlements), [this, acked, callbacks = std::move(settled_callbacks)](std::exception_ptr failure) {
             if (failure) {
                 try {
                     std::rethrow_exception(failure);
@@ -241,6 +243,7 @@ void stage_runner::run(std::size_t instance) {
                     spdlog::warn("stage {}: settlement failed, the messages come again: {}", config_.name, e.what());
                 }
             } else {
+                for (const auto& settled : callbacks) settled();
                 metrics_.acked.Increment(static_cast<double>(acked));
                 if (settle_failed_before_.exchange(false)) health_.clear("queue");
             }

@@ -48,14 +48,19 @@ public:
         auto results = store_.apply_batch(requests);  // throws: the store is down, the batch comes again
         for (std::size_t k = 0; k < results.size(); ++k) {
             const auto& r = requests[k];
+            // A `?wait=1` is answered once the change and its envelope are durable.
+            auto& o = outcomes[positions[k]];
             if (results[k].change) {
                 const auto& envelope = results[k].change->envelope;
-                outcomes[positions[k]] = outcome::forward(bj::serialize(envelope));
+                o = outcome::forward(bj::serialize(envelope));
                 const auto& after = envelope.at("after");
-                waiting_.complete(r.op, after.is_object() ? &after.get_object() : nullptr, nullptr);
+                auto document = std::make_shared<bj::object>(after.is_object() ? after.get_object() : bj::object{});
+                o.on_settled = [&waiting = waiting_, op = r.op, document, applied = after.is_object()] {
+                    waiting.complete(op, applied ? document.get() : nullptr, nullptr);
+                };
             } else {
-                outcomes[positions[k]] = outcome::dead(reason_of(results[k].failure));
-                waiting_.complete(r.op, nullptr, results[k].failure);
+                o = outcome::dead(reason_of(results[k].failure));
+                o.on_settled = [&waiting = waiting_, op = r.op, failure = results[k].failure] { waiting.complete(op, nullptr, failure); };
             }
         }
         return outcomes;

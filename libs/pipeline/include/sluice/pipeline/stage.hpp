@@ -33,15 +33,18 @@ struct outcome {
     std::vector<emitted> messages;
     std::chrono::milliseconds retry_after{0};
     std::string reason;
+    /// Runs once the message is settled durably (what it forwards published, the ack written),
+    /// on the queue's thread; not when it is retried or the settlement fails.
+    std::function<void()> on_settled;
 
     static outcome forward(std::string body, std::vector<std::string> to = {}) {
         outcome o;
         o.messages.push_back({std::move(body), std::move(to), {}});
         return o;
     }
-    static outcome done() { return {action::done, {}, {}, {}}; }
-    static outcome retry(std::string why, std::chrono::milliseconds after = {}) { return {action::retry, {}, after, std::move(why)}; }
-    static outcome dead(std::string why) { return {action::dead_letter, {}, {}, std::move(why)}; }
+    static outcome done() { return {action::done, {}, {}, {}, {}}; }
+    static outcome retry(std::string why, std::chrono::milliseconds after = {}) { return {action::retry, {}, after, std::move(why), {}}; }
+    static outcome dead(std::string why) { return {action::dead_letter, {}, {}, std::move(why), {}}; }
 };
 
 /// One instance of a stage, used from one thread.
