@@ -70,8 +70,19 @@ def create(server, token, model, doc, wait=False):
     return r.json()
 
 
+def wait_len(fetch, n, what):
+    """Polls `fetch()` until it returns a list of `n` items; returns it."""
+    return wait_for(lambda: (lambda items: items if len(items) == n else None)(fetch()), what=what)
+
+
 def log_count(server, text):
     return server.read_log().count(text)
+
+
+def wait_log(server, text, count=1):
+    """Waits until Sluice's log holds `text` (at least `count` times): a child's stderr is logged by
+    a thread of its own, so it may land just after the child's reply."""
+    wait_for(lambda: log_count(server, text) >= count, what=f"{text!r} in the log")
 
 
 # ----- HTTP servers ------------------------------------------------------------------------------
@@ -98,12 +109,15 @@ class Hook:
                 answer = answers[min(attempt, len(answers)) - 1]
                 status, body, headers = answer(message) if callable(answer) else answer
                 body = body if isinstance(body, str) else json.dumps(body)
-                self.send_response(status)
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                self.send_header("Content-Length", str(len(body.encode())))
-                self.end_headers()
-                self.wfile.write(body.encode())
+                try:
+                    self.send_response(status)
+                    for k, v in headers.items():
+                        self.send_header(k, v)
+                    self.send_header("Content-Length", str(len(body.encode())))
+                    self.end_headers()
+                    self.wfile.write(body.encode())
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # Sluice gave up waiting (timeout_ms)
 
             def log_message(self, *args):
                 pass
@@ -193,7 +207,7 @@ next = ["writer"]
     create(server, t, "post", {"id": "p2", "body": "untitled"})
     assert c.deliveries(1)[0]["data"]["id"] == "p2"
     assert "slug" not in get_doc(server, t, "post", "p2")
-    assert "enrich.py: ready" in server.read_log()
+    wait_log(server, "enrich.py: ready")
 
 
 def test_before_the_writer_a_validating_stage_dead_letters_a_bad_write(make_server, ws_clients):
@@ -237,9 +251,7 @@ url = "{audit_server}/audit"
     frames = c.deliveries(3)
     assert [f["event"] for f in frames] == ["model_created", "model_updated", "model_deleted"]
     assert [f["op"] for f in frames] == ops[:3]
-    records = wait_for(lambda: (lambda r: r if len(r) >= 4 else None)(requests.get(audit_server + "/records", timeout=5).json()),
-                       what="4 audit records")
-    assert len(records) == 4
+    records = wait_len(lambda: requests.get(audit_server + "/records", timeout=5).json(), 4, "4 audit records")
     task = [r for r in records if r["envelope"]["model"] == "task"]
     assert [r["envelope"]["event"] for r in task] == ["model_created", "model_updated", "model_deleted"]
     assert sorted(r["op"] for r in records) == sorted(ops)
@@ -262,7 +274,7 @@ next = ["transport-manager"]
     c = watcher(server, ws_clients, "task")
     create(server, t, "task", {"id": "quiet", "quiet": True}, wait=True)
     create(server, t, "task", {"id": "loud"}, wait=True)
-    wait_for(lambda: "scripted ratelimit: quiet attempt 1" in server.read_log(), what="ratelimit to see the quiet change")
+    wait_log(server, "scripted ratelimit: quiet attempt 1")
     create(server, t, "task", {"id": "marker"})
     frames = c.deliveries(2)
     assert [f["data"]["id"] for f in frames] == ["loud", "marker"] and [f["seq"] for f in frames] == [1, 2]
@@ -336,6 +348,7 @@ next = ["writer"]
     (dead,) = wait_for(lambda: dlq_list(server, "router"), what="the dead letter")
     assert dead["op"] == lost["op"] and "nowhere" in dead["reason"] and "unknown stage" in dead["reason"]
     assert get_doc(server, t, "task", "lost") is None
+    wait_log(server, "scripted special: vip attempt 1")
     assert log_count(server, "scripted special:") == 1
 
 
@@ -355,7 +368,8 @@ backoff_ms = [20, 40]
     elapsed = time.time() - started
     assert doc["attempt"] == 2  # the second request said attempt 2
     assert elapsed >= 1.1, elapsed  # the stage's 1200 ms, not its 20 ms backoff
-    assert "scripted retry: r1 attempt 1" in server.read_log() and "scripted retry: r1 attempt 2" in server.read_log()
+    wait_log(server, "scripted retry: r1 attempt 1")
+    wait_log(server, "scripted retry: r1 attempt 2")
     assert dlq_list(server) == []
 
 
@@ -405,16 +419,16 @@ def test_a_failing_child_is_restarted_and_counts_an_attempt_while_others_flow(ma
     t = server.token("u1", "writer")
     c = watcher(server, ws_clients, "task")
     create(server, t, "task", {"id": "sick", "fail": fail, "fail_times": 2})
-    wait_for(lambda: "scripted flaky: sick attempt 1" in server.read_log(), what="the first attempt")
+    wait_log(server, "scripted flaky: sick attempt 1")
     create(server, t, "task", {"id": "healthy"})
     frames = c.deliveries(2)
     # The healthy message behind the failing one was not held up by its retries.
     assert [f["data"]["id"] for f in frames] == ["healthy", "sick"]
     sick = get_doc(server, t, "task", "sick")
     assert sick["attempt"] == 3  # two failed attempts, then the third request said attempt 3
-    log = server.read_log()
     for n in (1, 2, 3):
-        assert f"scripted flaky: sick attempt {n}" in log  # the child's stderr is in Sluice's log
+        wait_log(server, f"scripted flaky: sick attempt {n}")  # the child's stderr is in Sluice's log
+    log = server.read_log()
     assert log.count("stage flaky: child 0 started") == 3  # the first child and two restarts
     assert log.count("restarting it") == 2
     if fail == "hang":
@@ -429,7 +443,7 @@ def test_on_failure_policy_after_max_attempts(make_server, policy):
     server = flaky_server(make_server, max_attempts=2, backoff_ms=[50, 100], on_failure=policy)
     t = server.token("u1", "writer")
     bad = create(server, t, "task", {"id": "doomed", "fail": "crash", "fail_times": 99})
-    wait_for(lambda: "scripted flaky: doomed attempt 2" in server.read_log(), what="the second attempt")
+    wait_log(server, "scripted flaky: doomed attempt 2")
     after = create(server, t, "task", {"id": "after"}, wait=True)  # the queue still flows
     assert after["attempt"] == 1
     if policy == "dead-letter":
@@ -437,7 +451,7 @@ def test_on_failure_policy_after_max_attempts(make_server, policy):
         assert dead["op"] == bad["op"] and "after 2 attempts" in dead["reason"] and "child process" in dead["reason"]
         assert get_doc(server, t, "task", "doomed") is None
     elif policy == "drop":
-        wait_for(lambda: "dropped after 2 attempts" in server.read_log(), what="the drop")
+        wait_log(server, "dropped after 2 attempts")
         assert get_doc(server, t, "task", "doomed") is None and dlq_list(server) == []
     else:  # forwarded unchanged: stored without the stage's edits
         doc = wait_doc(server, t, "task", "doomed")
@@ -504,7 +518,7 @@ def test_webhook_status_mapping(make_server, hooks):
     (t1, _, _), (t2, _, _) = hook.calls_for("timeout")
     assert t2 - t1 < 0.9  # without Retry-After: the stage's backoff
     # Another 4xx (and a dead_letter reply): dead-lettered at once, with the status and the body's start.
-    dead = wait_for(lambda: (lambda l: l if len(l) == 3 else None)(dlq_list(server, "hook")), what="3 dead letters")
+    dead = wait_len(lambda: dlq_list(server, "hook"), 3, "3 dead letters")
     dead = {json.loads(d["body"])["id"]: d for d in dead}
     assert dead["json-dead"]["reason"] == "the hook says no"
     assert dead["invalid"]["reason"].startswith("HTTP 422: title must not be empty; xxx")
@@ -541,7 +555,7 @@ def test_webhook_connection_refused_is_retried_until_the_server_answers(make_ser
     server = webhook_server(make_server, f"http://127.0.0.1:{port}/hook", max_attempts=1000)
     t = server.token("u1", "writer")
     create(server, t, "task", {"id": "patient"})
-    wait_for(lambda: log_count(server, "connect: Connection refused") >= 3, what="refused connections retried")
+    wait_log(server, "connect: Connection refused", count=3)  # retried, not dead-lettered
     assert get_doc(server, t, "task", "patient") is None and dlq_list(server) == []
     hook = hooks(port)
     assert wait_doc(server, t, "task", "patient")["id"] == "patient"
@@ -641,7 +655,7 @@ next = ["writer"]
     t = server.token("u1", "writer")
     c = watcher(server, ws_clients, "task")
     ops = {doc_id: create(server, t, "task", {"id": doc_id})["op"] for doc_id in ("g1", "g2", "g3")}
-    dead = wait_for(lambda: (lambda l: l if len(l) == 3 else None)(dlq_list(server, "gate")), what="3 dead letters")
+    dead = wait_len(lambda: dlq_list(server, "gate"), 3, "3 dead letters")
     assert {d["reason"] for d in dead} == {"gate closed"} and sorted(d["op"] for d in dead) == sorted(ops.values())
     assert get_doc(server, t, "task", "g1") is None
     flag.unlink()  # the fix
