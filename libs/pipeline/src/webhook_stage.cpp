@@ -75,7 +75,7 @@ private:
         http::response<http::string_body> res;
         const bool reused = stream_.socket().is_open();
         auto failure = exchange(req, res);
-        if (failure && reused) {  // a kept-alive connection the server had closed: once more, fresh
+        if (failure && reused && !timed_out_) {  // a kept-alive connection the server had closed: once more, fresh
             failure = exchange(req, res);
         }
         if (failure) return outcome::retry("POST " + config_.url + ": " + *failure);
@@ -96,7 +96,9 @@ private:
     /// One request and its response within `timeout_ms`; the reason on failure.
     std::optional<std::string> exchange(http::request<http::string_body>& req, http::response<http::string_body>& res) {
         std::optional<std::string> failure;
+        timed_out_ = false;
         auto fail = [&](const char* step, beast::error_code ec) {
+            timed_out_ = ec == beast::error::timeout;  // the webhook is slow, not the connection stale
             failure = std::string(step) + ": " + (ec == beast::error::timeout ? "timed out after " + std::to_string(config_.timeout.count()) + " ms"
                                                                               : ec.message());
             beast::error_code ignored;
@@ -140,6 +142,7 @@ private:
     asio::io_context io_{1};
     beast::tcp_stream stream_;
     beast::flat_buffer buffer_;
+    bool timed_out_ = false;  // the last exchange failed by taking longer than timeout_ms
 };
 
 }  // namespace

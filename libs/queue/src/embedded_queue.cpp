@@ -539,6 +539,7 @@ public:
 
     replay_report replay(const std::string& queue, const std::vector<std::uint64_t>& ids) override {
         std::set<std::uint64_t> wanted(ids.begin(), ids.end());
+        const bool all = ids.empty();  // (not `wanted.empty()`: it empties as the wanted ids are found)
         replay_report report;
         SQLite::Transaction tx(db_);
         SQLite::Statement q(db_, "SELECT id, key, overtaken FROM messages WHERE dead = 1 AND replay = 0 AND queue = ? ORDER BY id");
@@ -546,7 +547,7 @@ public:
         SQLite::Statement mark(db_, "UPDATE messages SET replay = 1 WHERE id = ?");
         while (q.executeStep()) {
             auto id = static_cast<std::uint64_t>(q.getColumn(0).getInt64());
-            if (!wanted.empty() && !wanted.erase(id)) continue;
+            if (!all && !wanted.erase(id)) continue;
             if (q.getColumn(2).getInt()) {
                 report.refused.emplace_back(id, "a newer message for the same document (key " + q.getColumn(1).getString() +
                                                     ") was processed after it: replaying it would apply an older change over newer ones");

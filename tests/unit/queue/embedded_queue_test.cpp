@@ -160,6 +160,27 @@ TEST_F(EmbeddedQueue, ReplayIsRefusedOnceANewerMessageOfTheKeyWasSettled) {
     EXPECT_NE(report.refused[0].second.find("newer"), std::string::npos);
 }
 
+TEST_F(EmbeddedQueue, ReplayOfChosenIdsLeavesTheOtherDeadLetters) {
+    auto q = open_embedded(file);
+    q->publish_and_wait(to("a", {"one", "two", "three"}));
+    auto c = q->consume("a", 64);
+    auto got = c->fetch(10, 10ms);
+    ASSERT_EQ(got.size(), 3u);
+    settle(*c, {{got[0].id, settlement::verdict::dead_letter, {}, "x"},
+                {got[1].id, settlement::verdict::dead_letter, {}, "x"},
+                {got[2].id, settlement::verdict::dead_letter, {}, "x"}});
+    auto admin = open_embedded_admin(file);
+    auto report = admin->replay("a", {got[1].id});
+    EXPECT_EQ(report.replayed, (std::vector<std::uint64_t>{got[1].id}));
+    EXPECT_TRUE(report.refused.empty());
+    auto back = c->fetch(10, 3s);
+    ASSERT_EQ(bodies(back), (std::vector<std::string>{"two"}));
+    auto dead = admin->list("a");
+    ASSERT_EQ(dead.size(), 2u);
+    EXPECT_EQ(dead[0].body, "one");
+    EXPECT_EQ(dead[1].body, "three");
+}
+
 TEST_F(EmbeddedQueue, ReplayOfUnknownIdsIsReported) {
     auto q = open_embedded(file);
     auto report = open_embedded_admin(file)->replay("a", {42});
