@@ -97,8 +97,9 @@ class Server:
         log = self.read_log()
         report = SANITIZER_REPORT.search(log)
         where = self.data_dir.parent / f"{self.data_dir.name}.log"
-        if report:
-            excerpt = log[max(0, report.start() - 1000):report.start() + 8000]
+        if report:  # the report's first 150 lines, each cut (Boost frames run to pages)
+            lines = log[log.rfind("\n", 0, max(0, report.start() - 200)) + 1:].splitlines()[:150]
+            excerpt = "\n".join(l if len(l) <= 240 else l[:240] + " ..." for l in lines)
             pytest.fail(f"sluice serve reported a sanitizer error (whole log: {where}):\n{excerpt}", pytrace=False)
         if code not in (None, 0):
             pytest.fail(f"sluice serve exited with {code} on SIGTERM (log: {where}):\n{log[-4000:]}", pytrace=False)
