@@ -1,10 +1,17 @@
 # Sluice: every entry point a developer or CI needs. `make test` and `make serve` work on a fresh
 # Debian 12 machine: they install what is missing first.
 BUILD_DIR ?= build
+ASAN_DIR ?= build-asan
+TSAN_DIR ?= build-tsan
 JOBS ?= 2
 PYTHON ?= /usr/bin/python3
 
-.PHONY: all setup configure build test unit functional bench serve clean format
+# Sanitizer runs: a report aborts the process that made it (so its test fails); a server's report
+# also fails the functional test that stopped it (tests/functional/conftest.py).
+ASAN_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+TSAN_ENV = TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$(abspath tests/sanitizers/tsan.supp)
+
+.PHONY: all setup configure build test test-asan test-tsan unit functional bench serve clean format
 
 all: build
 
@@ -14,15 +21,45 @@ setup:
 $(BUILD_DIR)/build.ninja:
 	cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Release
 
+$(ASAN_DIR)/build.ninja:
+	cmake -S . -B $(ASAN_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSLUICE_SANITIZE=address,undefined
+
+$(TSAN_DIR)/build.ninja:
+	cmake -S . -B $(TSAN_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSLUICE_SANITIZE=thread
+
 configure: $(BUILD_DIR)/build.ninja
 
 build: setup configure
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
-# Unit, conformance and integration suites (ctest), then the black-box functional suite (pytest).
-test: build
+# AddressSanitizer + UndefinedBehaviorSanitizer: the program and the unit test binaries (no
+# benchmarks), then the unit suite and the functional suite against the instrumented program.
+define asan-run
+cmake --build $(ASAN_DIR) -j $(JOBS) --target sluice unit_tests
+$(ASAN_ENV) ctest --test-dir $(ASAN_DIR) --output-on-failure -j $(JOBS) -L unit
+$(ASAN_ENV) SLUICE_BIN=$(abspath $(ASAN_DIR))/bin/sluice $(PYTHON) -m pytest tests/functional -q
+endef
+
+# ThreadSanitizer: the concurrent modules only (queue; pipeline, which holds the device hub). Only
+# their two binaries are built there, so `-L unit` runs just their tests.
+define tsan-run
+cmake --build $(TSAN_DIR) -j $(JOBS) --target queue_test pipeline_test
+$(TSAN_ENV) ctest --test-dir $(TSAN_DIR) --output-on-failure -j $(JOBS) -L unit
+endef
+
+# Unit, conformance and integration suites (ctest), then the black-box functional suite (pytest);
+# then the unit and functional suites under ASan+UBSan; then the concurrent modules under TSan.
+test: build $(ASAN_DIR)/build.ninja $(TSAN_DIR)/build.ninja
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS)
 	SLUICE_BIN=$(abspath $(BUILD_DIR))/bin/sluice $(PYTHON) -m pytest tests/functional -q
+	$(asan-run)
+	$(tsan-run)
+
+test-asan: setup $(ASAN_DIR)/build.ninja
+	$(asan-run)
+
+test-tsan: setup $(TSAN_DIR)/build.ninja
+	$(tsan-run)
 
 unit: build
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS) -L unit
@@ -40,4 +77,4 @@ format:
 	clang-format -i $$(git ls-files '*.cpp' '*.hpp')
 
 clean:
-	rm -rf $(BUILD_DIR)
+	rm -rf $(BUILD_DIR) $(ASAN_DIR) $(TSAN_DIR)

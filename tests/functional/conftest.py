@@ -7,6 +7,7 @@ import hmac
 import json
 import os
 import pathlib
+import re
 import signal
 import socket
 import subprocess
@@ -26,6 +27,11 @@ def sluice_bin():
     if not SLUICE.exists():
         pytest.fail(f"sluice binary not found at {SLUICE}; run `make build` first")
     return str(SLUICE)
+
+
+# What AddressSanitizer, LeakSanitizer, UndefinedBehaviorSanitizer and ThreadSanitizer print when
+# they report (`make test-asan`, `make test-tsan`); never in a clean run's log.
+SANITIZER_REPORT = re.compile(r"(ERROR|WARNING|SUMMARY): \w*Sanitizer|^\S+:\d+:\d+: runtime error: ", re.MULTILINE)
 
 
 def free_port():
@@ -83,8 +89,20 @@ class Server:
         return self.proc.wait(timeout)
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.terminate()
+        """Stops the server (SIGTERM) if it runs; then fails if it did not exit cleanly or if its log
+        holds a sanitizer report (from this run or an earlier one in the same data directory)."""
+        if self.proc is None:
+            return
+        code = self.terminate() if self.proc.poll() is None else None
+        log = self.read_log()
+        report = SANITIZER_REPORT.search(log)
+        where = self.data_dir.parent / f"{self.data_dir.name}.log"
+        if report:  # the report's first 150 lines, each cut (Boost frames run to pages)
+            lines = log[log.rfind("\n", 0, max(0, report.start() - 200)) + 1:].splitlines()[:150]
+            excerpt = "\n".join(l if len(l) <= 240 else l[:240] + " ..." for l in lines)
+            pytest.fail(f"sluice serve reported a sanitizer error (whole log: {where}):\n{excerpt}", pytrace=False)
+        if code not in (None, 0):
+            pytest.fail(f"sluice serve exited with {code} on SIGTERM (log: {where}):\n{log[-4000:]}", pytrace=False)
 
     def token(self, user="alice", device="dev-1", app="demo", ttl=3600):
         args = [str(SLUICE), "token", "--app", app, "--user", user, "--device", device, "--ttl", str(ttl), "--data", str(self.data_dir)]
@@ -121,8 +139,14 @@ def make_server(tmp_path):
         return s
 
     yield make
+    failures = []
     for s in made:
-        s.stop()
+        try:
+            s.stop()
+        except BaseException as e:  # pytest.fail: stop the others first
+            failures.append(e)
+    if failures:
+        raise failures[0]
 
 
 # ----- WebSocket client: a synchronous wrapper over the asyncio `websockets` client ----------------
