@@ -35,7 +35,7 @@ build: setup configure
 # AddressSanitizer + UndefinedBehaviorSanitizer: the program and the unit test binaries (no
 # benchmarks), then the unit suite and the functional suite against the instrumented program.
 define asan-run
-cmake --build $(ASAN_DIR) -j $(JOBS) --target sluice unit_tests
+cmake --build $(ASAN_DIR) -j $(JOBS) --target sluice sluice-example-cpp-stage unit_tests
 $(ASAN_ENV) ctest --test-dir $(ASAN_DIR) --output-on-failure -j $(JOBS) -L unit
 $(ASAN_ENV) SLUICE_BIN=$(abspath $(ASAN_DIR))/bin/sluice $(PYTHON) -m pytest tests/functional -q
 endef
