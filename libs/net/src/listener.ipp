@@ -1,0 +1,40 @@
+#include "listener.hpp"
+
+#include "http_session.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <spdlog/spdlog.h>
+
+namespace sluice::net {
+
+listener::listener(std::shared_ptr<server::impl> server, const tcp::endpoint& endpoint)
+    : server_(std::move(server)), acceptor_(server_->io) {
+    acceptor_.open(endpoint.protocol());
+    acceptor_.set_option(asio::socket_base::reuse_address(true));
+    acceptor_.bind(endpoint);
+    acceptor_.listen(asio::socket_base::max_listen_connections);
+}
+
+void listener::run() {
+    asio::co_spawn(acceptor_.get_executor(), [self = shared_from_this()] { return self->accept_loop(); }, asio::detached);
+}
+
+void listener::stop() {
+    error_code ignored;
+    acceptor_.close(ignored);
+}
+
+asio::awaitable<void> listener::accept_loop() {
+    while (!server_->stopping) {
+        auto [ec, socket] = co_await acceptor_.async_accept(use_tuple);
+        if (ec) {
+            if (server_->stopping || ec == asio::error::operation_aborted) break;
+            spdlog::warn("accept: {}", ec.message());
+            continue;
+        }
+        std::make_shared<http_session>(server_, std::move(socket))->run();
+    }
+}
+
+}  // namespace sluice::net

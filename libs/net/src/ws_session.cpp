@@ -1,0 +1,182 @@
+#include "ws_session.hpp"
+
+#include "http_session.hpp"
+
+#include <sluice/core/error.hpp>
+#include <sluice/core/json_io.hpp>
+
+#include <boost/beast/core/buffers_to_string.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/json/serialize.hpp>
+
+#include <array>
+
+namespace sluice::net {
+
+namespace bj = boost::json;
+
+ws_session::ws_session(std::shared_ptr<server::impl> server, tcp::socket socket)
+    : device_stream(std::move(server), socket.get_executor()), ws_(std::move(socket)), token_timer_(ws_.get_executor()) {}
+
+asio::awaitable<void> ws_session::run(request_message request) {
+    auto self = shared_from_this();
+    ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
+    ws_.read_message_max(64 * 1024);
+    auto [ec] = co_await ws_.async_accept(request, use_tuple);
+    if (ec) co_return;
+    opened();
+    // The seed's way: a token in the URL registers the device at connect.
+    if (auto token = query_param(request.target(), "token")) {
+        bj::object data{{"token", *token}};
+        if (auto r = query_param(request.target(), "resume_from")) {
+            try {
+                data["resume_from"] = std::stoull(*r);
+            } catch (const std::exception&) {
+                send_error("invalid_input", "resume_from must be a number");
+            }
+        }
+        on_register(data);
+    }
+    beast::flat_buffer buffer;
+    while (!closing_) {
+        auto [read_ec, n] = co_await ws_.async_read(buffer, use_tuple);
+        if (read_ec) break;
+        if (!ws_.got_text()) {
+            send_error("invalid_frame", "frames must be JSON text");
+        } else {
+            on_text(beast::buffers_to_string(buffer.data()));
+        }
+        buffer.consume(buffer.size());
+    }
+    token_timer_.cancel();
+    finished();
+}
+
+device_stream::item ws_session::delivery(pipeline::frame_head head, std::uint64_t seq) {
+    return {{}, std::move(head), std::to_string(seq) + "}"};
+}
+
+tcp::socket& ws_session::socket() { return beast::get_lowest_layer(ws_).socket(); }
+
+void ws_session::write(const item& it, std::function<void(error_code)> done) {
+    std::array<asio::const_buffer, 2> buffers{asio::buffer(*it.shared), asio::buffer(it.after)};
+    ws_.text(true);
+    ws_.async_write(buffers, [done = std::move(done)](error_code ec, std::size_t) { done(ec); });
+}
+
+void ws_session::on_close(std::uint16_t code, const std::string& reason) {
+    token_timer_.cancel();
+    auto self = shared_from_this();
+    ws_.async_close(websocket::close_reason(static_cast<websocket::close_code>(code), reason), [self](error_code) {});
+    // A peer that does not read may never complete the close handshake.
+    auto guard = std::make_shared<asio::steady_timer>(ws_.get_executor(), std::chrono::seconds(5));
+    guard->async_wait([self, guard, this](error_code ec) {
+        if (!ec) beast::get_lowest_layer(ws_).close();
+    });
+}
+
+void ws_session::send_event(const char* event, bj::value data) {
+    enqueue({{}, std::make_shared<const std::string>(bj::serialize(bj::object{{"event", event}, {"data", std::move(data)}})), {}});
+}
+
+void ws_session::send_error(const std::string& code, const std::string& message) {
+    send_event("error", bj::object{{"code", code}, {"message", message}});
+}
+
+void ws_session::on_text(const std::string& text) {
+    bj::value message;
+    try {
+        message = parse_json(text, "message");
+    } catch (const error& e) {
+        return send_error(e.code(), e.what());
+    }
+    const auto* o = message.if_object();
+    const auto* event = o ? o->if_contains("event") : nullptr;
+    if (event == nullptr || !event->is_string()) return send_error("invalid_input", "a message is {\"event\": NAME, \"data\": ...}");
+    const bj::value* data = o->if_contains("data");
+    static const bj::value empty = bj::object{};
+    if (data == nullptr) data = &empty;
+    std::string_view name = event->get_string();
+    try {
+        if (name != "register" && name != "refresh_access_token" && name != "subscribe" && name != "unsubscribe")
+            return send_error("unknown_event", "unknown event '" + std::string(name) + "'");
+        if (name == "register") return on_register(*data);
+        if (name == "refresh_access_token") return on_refresh(*data);
+        if (!claims_) return send_error("not_registered", "send 'register' with a token first");
+        if (name == "subscribe") return send_event("subscribed", server_->routes.subscribe(*claims_, *data));
+        const auto* d = data->if_object();
+        const auto* ch = d ? d->if_contains("channel") : nullptr;
+        if (ch == nullptr || !ch->is_string()) return send_error("invalid_input", "unsubscribe needs {\"channel\": NAME}");
+        bool removed = server_->routes.unsubscribe(*claims_, std::string(ch->get_string()));
+        send_event("unsubscribed", bj::object{{"channel", *ch}, {"removed", removed}});
+    } catch (const error& e) {
+        send_error(e.code(), e.what());
+    } catch (const std::exception& e) {
+        send_error("internal", e.what());
+    }
+}
+
+std::optional<std::string> ws_session::token_of(const bj::value& data) {
+    const auto* d = data.if_object();
+    const auto* t = d ? d->if_contains("token") : nullptr;
+    if (t == nullptr || !t->is_string()) {
+        send_error("invalid_input", "needs {\"token\": JWT}");
+        return std::nullopt;
+    }
+    return std::string(t->get_string());
+}
+
+void ws_session::on_register(const bj::value& data) {
+    auto token = token_of(data);
+    if (!token) return;
+    auth::claims who;
+    try {
+        who = server_->routes.authenticate(*token);
+    } catch (const auth::auth_error& e) {
+        send_event("register", bj::object{{"success", false}, {"error", e.code()}, {"message", e.what()}});
+        return close_now(e.code() == "token_expired" ? close_code::token_expired : close_code::logged_out, e.what());
+    }
+    if (claims_ && claims_->device != who.device) return send_error("invalid_input", "this socket is registered as another device");
+    std::optional<std::uint64_t> resume_from;
+    if (const auto* r = data.as_object().if_contains("resume_from"); r && !r->is_null()) {
+        if (!r->is_int64() && !r->is_uint64()) return send_error("invalid_input", "resume_from must be a sequence number");
+        resume_from = r->to_number<std::uint64_t>();
+    }
+    bool first = !claims_;
+    claims_ = who;
+    arm_token_timer();
+    if (!first) return send_event("register", bj::object{{"success", true}, {"device", device_}, {"seq", last_seq_}});
+    auto attached = attach(who, resume_from);
+    send_event("register", bj::object{{"success", true}, {"device", device_}, {"seq", attached.seq}});
+    if (attached.resync_required) {
+        send_event("resync_required", bj::object{{"seq", attached.seq}, {"resume_from", *resume_from}});
+    }
+    for (auto& [seq, head] : attached.replay) enqueue(delivery(std::move(head), seq));
+}
+
+void ws_session::on_refresh(const bj::value& data) {
+    if (!claims_) return send_error("not_registered", "send 'register' with a token first");
+    auto token = token_of(data);
+    if (!token) return;
+    try {
+        auto who = server_->routes.authenticate(*token);
+        if (who.app != claims_->app || who.device != claims_->device || who.user != claims_->user)
+            return send_error("forbidden", "the new token is for another app, user or device");
+        claims_ = who;
+        arm_token_timer();
+        send_event("refresh_access_token", bj::object{{"success", true}});
+    } catch (const auth::auth_error& e) {
+        send_error(e.code(), e.what());
+    }
+}
+
+void ws_session::arm_token_timer() {
+    token_timer_.expires_at(std::chrono::steady_clock::now() + (claims_->expires - std::chrono::system_clock::now()));
+    token_timer_.async_wait([self = shared_from_this(), this](error_code ec) {
+        if (ec) return;
+        send_error("token_expired", "access token expired; refresh it with refresh_access_token");
+        close_now(close_code::token_expired, "token expired");
+    });
+}
+
+}  // namespace sluice::net
