@@ -28,9 +28,13 @@ void device_stream::close_now(std::uint16_t code, const std::string& reason) {
     closing_ = true;
     queue_.clear();
     queued_bytes_ = 0;
+    if (corked_) set_cork(false);  // what was written, and the close that follows, must not wait for the cork
     on_close(code, reason);
 }
 
+// With TCP_NODELAY on every accepted socket, clearing the cork pushes what it held at once (the
+// kernel sends pending data when TCP_CORK goes off and Nagle is off); without NODELAY a partial
+// packet could still wait for the peer's ACK.
 void device_stream::set_cork(bool on) {
     int value = on ? 1 : 0;
     ::setsockopt(socket().native_handle(), IPPROTO_TCP, TCP_CORK, &value, sizeof value);

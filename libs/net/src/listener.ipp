@@ -33,6 +33,12 @@ asio::awaitable<void> listener::accept_loop() {
             spdlog::warn("accept: {}", ec.message());
             continue;
         }
+        // Small frames and answers go out at once: without this, Nagle holds a write while an
+        // earlier one is unacknowledged, and the peer's delayed ACK makes that up to 40 ms.
+        // (device_stream corks the socket while it drains a burst, so bursts still fill packets.)
+        error_code option_ec;
+        socket.set_option(tcp::no_delay(true), option_ec);
+        if (option_ec) spdlog::warn("accept: TCP_NODELAY: {}", option_ec.message());
         std::make_shared<http_session>(server_, std::move(socket))->run();
     }
 }

@@ -22,6 +22,9 @@ asio::awaitable<void> ws_session::run(request_message request) {
     auto self = shared_from_this();
     ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
     ws_.read_message_max(64 * 1024);
+    // One frame per message, written in one go: a large message is not cut into 4 KiB fragments
+    // (a write each), and a close (4008 too slow, 1001 at shutdown) never lands inside a message.
+    ws_.auto_fragment(false);
     auto [ec] = co_await ws_.async_accept(request, use_tuple);
     if (ec) co_return;
     opened();
