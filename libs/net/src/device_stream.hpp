@@ -52,6 +52,11 @@ protected:
 
     /// Queues a frame; starts writing unless a write is in flight.
     void enqueue(item it);
+    /// Until `release_deliveries`, frames from the hub wait behind what the session sends (their
+    /// bytes still count against the bound): the answer to an event handled off the event loop
+    /// (subscribe) goes out before the deliveries it made possible, as when it was answered at once.
+    void hold_deliveries();
+    void release_deliveries();
     /// Joins the device's stream: what it missed since `resume_from`, or a resync notice.
     pipeline::device_hub::attach_result attach(const auth::claims& who, std::optional<std::uint64_t> resume_from);
     /// The stream is open (counted, and closed by `server::stop`).
@@ -67,13 +72,17 @@ protected:
     std::uint64_t last_seq_ = 0;
 
 private:
+    /// Counts `it` against the bound; false (and the stream closed as too slow) past it.
+    bool admit(const item& it);
     void write_next();
     void set_cork(bool on);
 
     bool writing_ = false;
     bool corked_ = false;
+    bool holding_ = false;
     std::deque<item> queue_;
-    std::size_t queued_bytes_ = 0;
+    std::deque<item> held_;        ///< deliveries waiting for `release_deliveries`
+    std::size_t queued_bytes_ = 0;  ///< of queue_ and held_
 };
 
 }  // namespace sluice::net

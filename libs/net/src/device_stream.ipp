@@ -15,7 +15,9 @@ void device_stream::send(pipeline::frame_head head, std::uint64_t seq) {
     asio::post(executor_, [self = shared_from_this(), head = std::move(head), seq] {
         if (seq <= self->last_seq_) return;  // already sent while resuming
         self->last_seq_ = seq;
-        self->enqueue(self->delivery(std::move(head), seq));
+        auto it = self->delivery(std::move(head), seq);
+        if (!self->holding_) return self->enqueue(std::move(it));
+        if (!self->closing_ && self->admit(it)) self->held_.push_back(std::move(it));
     });
 }
 
@@ -27,6 +29,7 @@ void device_stream::close_now(std::uint16_t code, const std::string& reason) {
     if (closing_) return;
     closing_ = true;
     queue_.clear();
+    held_.clear();
     queued_bytes_ = 0;
     if (corked_) set_cork(false);  // what was written, and the close that follows, must not wait for the cork
     on_close(code, reason);
@@ -41,18 +44,29 @@ void device_stream::set_cork(bool on) {
     corked_ = on;
 }
 
-void device_stream::enqueue(item it) {
-    if (closing_) return;
+bool device_stream::admit(const item& it) {
     queued_bytes_ += it.size();
-    if (queued_bytes_ > server_->ctx.config.limits.send_queue_bytes) {
-        server_->transport.dropped.Increment(static_cast<double>(queue_.size() + 1));
-        spdlog::warn("device {}: send queue over {} bytes, closing as too slow", device_,
-                     server_->ctx.config.limits.send_queue_bytes);
-        close_now(close_code::too_slow, "too slow");
-        return;
-    }
+    if (queued_bytes_ <= server_->ctx.config.limits.send_queue_bytes) return true;
+    server_->transport.dropped.Increment(static_cast<double>(queue_.size() + held_.size() + 1));
+    spdlog::warn("device {}: send queue over {} bytes, closing as too slow", device_, server_->ctx.config.limits.send_queue_bytes);
+    close_now(close_code::too_slow, "too slow");
+    return false;
+}
+
+void device_stream::enqueue(item it) {
+    if (closing_ || !admit(it)) return;
     queue_.push_back(std::move(it));
     if (!writing_) write_next();
+}
+
+void device_stream::hold_deliveries() { holding_ = true; }
+
+void device_stream::release_deliveries() {
+    holding_ = false;
+    if (held_.empty()) return;
+    for (auto& it : held_) queue_.push_back(std::move(it));
+    held_.clear();
+    if (!writing_ && !closing_) write_next();
 }
 
 void device_stream::write_next() {

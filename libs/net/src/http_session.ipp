@@ -60,7 +60,8 @@ asio::awaitable<void> http_session::serve() {
                 co_return;
             }
         }
-        if (!co_await answer(std::move(request))) break;
+        auto answering = answer(std::move(request));  // (not a temporary of the co_await: see ws_session.cpp)
+        if (!co_await std::move(answering)) break;
     }
     error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
@@ -108,8 +109,8 @@ asio::awaitable<bool> http_session::open_sse(request_message& request) {
     co_return true;
 }
 
-/// Where the API's answer to one request lands. The API may answer from another thread (`?wait=1`),
-/// so the answer is posted to the session's executor, where it cancels the timer the session waits on.
+/// Where the API's answer to one request lands. The API may answer from another thread (its
+/// blocking pool, `?wait=1`), so the answer is posted to the session's executor, where it cancels the timer the session waits on.
 struct pending_answer {
     explicit pending_answer(const asio::any_io_executor& executor) : ready(executor, asio::steady_timer::time_point::max()) {}
     std::optional<http_response> response;
@@ -133,9 +134,9 @@ asio::awaitable<bool> http_session::answer(request_message request) {
     auto pending = std::make_shared<pending_answer>(stream_.get_executor());
     auto respond = responder(pending);
     try {
-        server_->routes.handle(in, respond);
+        server_->routes.handle(std::move(in), respond);
     } catch (const std::exception& e) {  // api::handle answers its own errors; this is a last resort
-        spdlog::error("http: {} {}: {}", in.method, in.target, e.what());
+        spdlog::error("http: {} {}: {}", std::string_view(request.method_string()), std::string_view(request.target()), e.what());
         respond(api::error_response("internal", e.what()));
     }
     while (!pending->response) co_await pending->ready.async_wait(use_tuple);

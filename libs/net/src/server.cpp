@@ -39,17 +39,29 @@ server::impl::impl(asio::io_context& io_context, context& c)
       expiry(io_context) {}
 
 void server::impl::schedule(std::chrono::milliseconds delay, std::function<void()> fn) {
-    auto timer = std::make_shared<asio::steady_timer>(io, delay);
-    timer->async_wait([timer, fn = std::move(fn)](error_code) { fn(); });
+    // Called from the API's pool: the timer is made on the event loop.
+    asio::post(io, [&io = io, delay, fn = std::move(fn)]() mutable {
+        auto timer = std::make_shared<asio::steady_timer>(io, delay);
+        timer->async_wait([timer, fn = std::move(fn)](error_code) { fn(); });
+    });
 }
 
 void server::impl::expire_devices() {
     expiry.expires_after(std::chrono::seconds(1));
     expiry.async_wait([self = shared_from_this()](error_code ec) {
         if (ec || self->stopping) return;
-        for (const auto& device : self->ctx.hub.expire()) {
-            spdlog::info("device {}: gone for longer than the grace period, subscriptions removed", device);
-            self->ctx.registry.forget_device(device);
+        auto gone = self->ctx.hub.expire();
+        if (!gone.empty()) {
+            self->routes.offload([&registry = self->ctx.registry, gone = std::move(gone)] {
+                for (const auto& device : gone) {
+                    spdlog::info("device {}: gone for longer than the grace period, subscriptions removed", device);
+                    try {
+                        registry.forget_device(device);
+                    } catch (const std::exception& e) {
+                        spdlog::error("device {}: subscriptions not removed: {}", device, e.what());
+                    }
+                }
+            });
         }
         self->expire_devices();
     });
@@ -76,6 +88,9 @@ void server::stop() {
         auto sessions = self->sessions;
         for (const auto& s : sessions) s->close_now(close_code::going_away, "server shutting down");
     });
+    // Store and registry work already handed to the pool finishes (its answers are posted to the
+    // event loop); what comes later runs on the loop.
+    impl_->routes.stop();
 }
 
 }  // namespace sluice::net

@@ -5,6 +5,9 @@
 #include <sluice/core/error.hpp>
 #include <sluice/core/json_io.hpp>
 
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/json/serialize.hpp>
@@ -47,7 +50,8 @@ asio::awaitable<void> ws_session::run(request_message request) {
         if (!ws_.got_text()) {
             send_error("invalid_frame", "frames must be JSON text");
         } else {
-            on_text(beast::buffers_to_string(buffer.data()));
+            auto handling = on_text(beast::buffers_to_string(buffer.data()));
+            co_await std::move(handling);
         }
         buffer.consume(buffer.size());
     }
@@ -86,37 +90,111 @@ void ws_session::send_error(const std::string& code, const std::string& message)
     send_event("error", bj::object{{"code", code}, {"message", message}});
 }
 
-void ws_session::on_text(const std::string& text) {
+asio::awaitable<void> ws_session::on_text(std::string text) {
     bj::value message;
     try {
         message = parse_json(text, "message");
     } catch (const error& e) {
-        return send_error(e.code(), e.what());
+        send_error(e.code(), e.what());
+        co_return;
     }
     const auto* o = message.if_object();
     const auto* event = o ? o->if_contains("event") : nullptr;
-    if (event == nullptr || !event->is_string()) return send_error("invalid_input", "a message is {\"event\": NAME, \"data\": ...}");
+    if (event == nullptr || !event->is_string()) {
+        send_error("invalid_input", "a message is {\"event\": NAME, \"data\": ...}");
+        co_return;
+    }
     const bj::value* data = o->if_contains("data");
     static const bj::value empty = bj::object{};
     if (data == nullptr) data = &empty;
     std::string_view name = event->get_string();
+    if (name == "subscribe" || name == "unsubscribe") {
+        if (!claims_) {
+            send_error("not_registered", "send 'register' with a token first");
+        } else {
+            auto handling = on_subscription(name == "subscribe", *data);
+            co_await std::move(handling);
+        }
+        co_return;
+    }
     try {
-        if (name != "register" && name != "refresh_access_token" && name != "subscribe" && name != "unsubscribe")
-            return send_error("unknown_event", "unknown event '" + std::string(name) + "'");
-        if (name == "register") return on_register(*data);
-        if (name == "refresh_access_token") return on_refresh(*data);
-        if (!claims_) return send_error("not_registered", "send 'register' with a token first");
-        if (name == "subscribe") return send_event("subscribed", server_->routes.subscribe(*claims_, *data));
-        const auto* d = data->if_object();
-        const auto* ch = d ? d->if_contains("channel") : nullptr;
-        if (ch == nullptr || !ch->is_string()) return send_error("invalid_input", "unsubscribe needs {\"channel\": NAME}");
-        bool removed = server_->routes.unsubscribe(*claims_, std::string(ch->get_string()));
-        send_event("unsubscribed", bj::object{{"channel", *ch}, {"removed", removed}});
+        if (name == "register") {
+            on_register(*data);
+        } else if (name == "refresh_access_token") {
+            on_refresh(*data);
+        } else {
+            send_error("unknown_event", "unknown event '" + std::string(name) + "'");
+        }
     } catch (const error& e) {
         send_error(e.code(), e.what());
     } catch (const std::exception& e) {
         send_error("internal", e.what());
     }
+}
+
+namespace {
+
+/// Runs `fn` on the API's blocking pool and resumes the awaiting coroutine on its own executor with
+/// the result, or the exception `fn` threw.
+template <class T>
+asio::awaitable<T> off_loop(api& routes, std::function<T()> fn) {
+    return asio::async_initiate<decltype(asio::use_awaitable), void(std::exception_ptr, T)>(
+        [&routes](auto handler, std::function<T()> fn) {
+            auto work = asio::make_work_guard(handler);  // the loop waits for us
+            using state_type = std::pair<decltype(handler), decltype(work)>;
+            auto state = std::make_shared<state_type>(std::move(handler), std::move(work));
+            routes.offload([state, fn = std::move(fn)]() mutable {
+                std::exception_ptr failure;
+                T result{};
+                try {
+                    result = fn();
+                } catch (...) {
+                    failure = std::current_exception();
+                }
+                auto executor = state->second.get_executor();
+                // The handler resumes the session's coroutine, on the session's executor; the
+                // state moves with it so that this thread keeps no part of the session.
+                asio::post(executor, [state = std::move(state), failure, result = std::move(result)]() mutable {
+                    auto& handler = state->first;
+                    std::move(handler)(failure, std::move(result));
+                });
+            });
+        },
+        asio::use_awaitable, std::move(fn));
+}
+
+}  // namespace
+
+asio::awaitable<void> ws_session::on_subscription(bool subscribe, bj::value data) {
+    hold_deliveries();
+    try {
+        // (Each awaited operation is made in a statement of its own: g++ 12 may destroy twice the
+        // temporaries of a full-expression that contains co_await.)
+        auto& routes = server_->routes;
+        if (subscribe) {
+            std::function<bj::object()> work = [&routes, who = *claims_, data = std::move(data)] { return routes.subscribe(who, data); };
+            auto subscribing = off_loop(routes, std::move(work));
+            auto subscribed = co_await std::move(subscribing);
+            send_event("subscribed", std::move(subscribed));
+        } else {
+            const auto* d = data.if_object();
+            const auto* ch = d ? d->if_contains("channel") : nullptr;
+            if (ch == nullptr || !ch->is_string()) {
+                send_error("invalid_input", "unsubscribe needs {\"channel\": NAME}");
+            } else {
+                std::string channel(ch->get_string());
+                std::function<bool()> work = [&routes, who = *claims_, channel] { return routes.unsubscribe(who, channel); };
+                auto unsubscribing = off_loop(routes, std::move(work));
+                bool removed = co_await std::move(unsubscribing);
+                send_event("unsubscribed", bj::object{{"channel", channel}, {"removed", removed}});
+            }
+        }
+    } catch (const error& e) {
+        send_error(e.code(), e.what());
+    } catch (const std::exception& e) {
+        send_error("internal", e.what());
+    }
+    release_deliveries();
 }
 
 std::optional<std::string> ws_session::token_of(const bj::value& data) {

@@ -26,7 +26,10 @@ private:
 
     void send_event(const char* event, boost::json::value data);
     void send_error(const std::string& code, const std::string& message);
-    void on_text(const std::string& text);
+    /// Handles one message; subscribe and unsubscribe run on the API's pool, and the next message
+    /// is read once they are answered, so answers keep the order of the messages.
+    asio::awaitable<void> on_text(std::string text);
+    asio::awaitable<void> on_subscription(bool subscribe, boost::json::value data);
     std::optional<std::string> token_of(const boost::json::value& data);
     void on_register(const boost::json::value& data);
     void on_refresh(const boost::json::value& data);
