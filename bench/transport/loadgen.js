@@ -14,6 +14,11 @@
 //     subscription). Checks that each is delivered once, as model_created naming exactly that
 //     channel. Prints the subscribe rate and, for the median round, writes/s (accepted) and
 //     deliveries/s (first write of the round to its last delivery), and latency percentiles.
+//   loadgen.js latency --url http://127.0.0.1:PORT --subscribers M --seconds T --secret S [--warmup W]
+//     One writer alternates POST (create) and PATCH of the document it just created, each waiting
+//     for its 202 before the next; M sockets subscribed to the model receive every change. For each
+//     (change, socket) it measures, on this process's monotonic clock, the time from sending the
+//     HTTP request to the socket receiving the frame, and from receiving the 202 to the frame.
 "use strict";
 const http = require("http");
 const crypto = require("crypto");
@@ -38,10 +43,10 @@ function token(user, device) {
   return `${head}.${body}.${sig}`;
 }
 
-function post(path, body, auth) {
+function post(path, body, auth, method = "POST") {
   return new Promise((resolve, reject) => {
     const data = JSON.stringify(body);
-    const req = http.request({ host: url.hostname, port: url.port, path, method: "POST", agent,
+    const req = http.request({ host: url.hostname, port: url.port, path, method, agent,
       headers: { "content-type": "application/json", "content-length": Buffer.byteLength(data), ...(auth ? { authorization: `Bearer ${auth}` } : {}) } },
       (res) => { res.resume(); res.on("end", () => resolve(res.statusCode)); });
     req.on("error", reject);
@@ -254,5 +259,71 @@ async function subs() {
     latency_ms: { p50: pct(50), p99: pct(99), max: latencies[latencies.length - 1] } }));
 }
 
-const modes = { fanout, e2e, subs };
-(modes[mode] || e2e)().then(() => process.exit(0), (e) => { console.error(e); process.exit(1); });
+const percentiles = (xs) => {
+  xs.sort((a, b) => a - b);
+  const at = (p) => xs[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))];
+  const r = (x) => Math.round(x * 1000) / 1000;
+  return { samples: xs.length, p50: r(at(50)), p90: r(at(90)), p99: r(at(99)), max: r(xs[xs.length - 1]) };
+};
+
+async function latency() {
+  const subscribers = Number(opt("subscribers", 100));
+  const seconds = Number(opt("seconds", 10));
+  const warmup = Number(opt("warmup", 50));  // writes left out of the figures
+  const model = "lat" + Date.now();
+  const now = () => Number(process.hrtime.bigint()) / 1e6;  // ms, monotonic
+  // key "created:ID" / "updated:ID" -> {sent, accepted, n}
+  const writes = new Map();
+  const fromRequest = [];
+  const from202 = [];
+  let deliveries = 0;
+  let early = 0;  // frames that arrived before their 202
+  const sockets = await openSockets(subscribers, (i) => sluiceSocket(i, model), (i, m) => {
+    const at = now();
+    const msg = JSON.parse(m);
+    let key;
+    if (msg.event === "model_created") key = "created:" + msg.data.id;
+    else if (msg.event === "model_updated") key = "updated:" + msg.data[0].metadata.id;
+    else return;
+    const w = writes.get(key);
+    if (!w) return;
+    deliveries++;
+    if (w.measured) {
+      fromRequest.push(at - w.sent);
+      if (w.accepted === undefined) { early++; w.pending.push(at); } else from202.push(at - w.accepted);
+    }
+  });
+  await sleep(500);
+  const t = token("writer", "writer-dev");
+  const toAccept = [];
+  let count = 0;
+  const t0 = Date.now();
+  while (Date.now() - t0 < seconds * 1000) {
+    const id = "d" + (count >> 1);
+    const create = count % 2 === 0;
+    const key = (create ? "created:" : "updated:") + id;
+    const w = { sent: now(), accepted: undefined, measured: count >= warmup, pending: [] };
+    writes.set(key, w);
+    const status = create
+      ? await post(`/v1/apps/demo/models/${model}`, { id, title: "latency", n: 0 }, t)
+      : await post(`/v1/apps/demo/models/${model}/${id}`, [{ op: "replace", path: "/n", value: count }], t, "PATCH");
+    w.accepted = now();
+    if (status !== 202) throw new Error(`write ${key} answered ${status}`);
+    if (w.measured) {
+      toAccept.push(w.accepted - w.sent);
+      for (const at of w.pending) from202.push(at - w.accepted);
+    }
+    count++;
+  }
+  const elapsed = (Date.now() - t0) / 1000;
+  const expected = count * subscribers;
+  const deadline = Date.now() + 30000;
+  while (deliveries < expected && Date.now() < deadline) await sleep(20);
+  sockets.forEach((s) => s.terminate());
+  console.log(JSON.stringify({ writers: 1, subscribers, writes: count, seconds: elapsed, writes_per_second: count / elapsed,
+    delivered_all: deliveries >= expected, measured_from: "request sent (and 202 received), client clock, loopback",
+    request_to_202_ms: percentiles(toAccept), request_to_device_ms: percentiles(fromRequest),
+    accepted_to_device_ms: percentiles(from202), frames_before_their_202: early }));
+}
+
+({ fanout, e2e, subs, latency }[mode] || e2e)().then(() => process.exit(0), (e) => { console.error(e); process.exit(1); });

@@ -1,6 +1,7 @@
 """Start-up, configuration, health, metrics and logs (DESIGN.md §9, issue 4 "Operations")."""
 import json
 import subprocess
+import time
 
 import requests
 
@@ -56,8 +57,18 @@ def test_healthz_and_metrics(server, ws_clients):
     c.subscribe(model="m")
     server.request("POST", "/v1/apps/demo/models/m", t, {"a": 1})
     c.deliveries(1)
-    text = requests.get(server.url + "/metrics").text
-    values = {l.split()[0]: float(l.split()[1]) for l in text.splitlines() if l and not l.startswith("#")}
+
+    def scrape():
+        text = requests.get(server.url + "/metrics").text
+        return {l.split()[0]: float(l.split()[1]) for l in text.splitlines() if l and not l.startswith("#")}
+
+    # A stage acks once its work is done: the websocket stage after sending, so the frame can
+    # arrive before the ack is counted.
+    deadline = time.time() + 5
+    values = scrape()
+    while values.get('sluice_stage_acked_total{stage="websockets-transport"}', 0) < 1 and time.time() < deadline:
+        time.sleep(0.02)
+        values = scrape()
     for stage in ("writer", "transport-manager", "websockets-transport"):
         for metric in ("consumed_total", "acked_total", "retried_total", "dead_lettered_total", "in_flight", "lag"):
             assert f'sluice_stage_{metric}{{stage="{stage}"}}' in values

@@ -7,6 +7,7 @@
 #include <sluice/json/patch.hpp>
 #include <sluice/json/value.hpp>
 
+#include <boost/asio/post.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/url/parse.hpp>
 #include <spdlog/spdlog.h>
@@ -93,10 +94,6 @@ unsigned api::status_of(errc code) {
 
 http_response api::error_response(errc code, const std::string& message) {
     return json_response(status_of(code), bj::object{{"error", to_string(code)}, {"message", message}});
-}
-
-http_response api::error_response(std::string_view code, const std::string& message) {
-    return error_response(errc_from_string(code), message);
 }
 
 auth::claims api::authenticate(std::string_view token) const { return ctx_.auth.verify(token); }
@@ -199,53 +196,125 @@ store::write_request new_change(store::write_request::kind kind, const std::stri
 
 }  // namespace
 
-void api::handle(const http_request& request, std::function<void(http_response)> respond) {
+api::api(context& ctx, scheduler schedule)
+    : ctx_(ctx), schedule_(std::move(schedule)), pool_(blocking_threads), writes_(boost::asio::make_strand(pool_.get_executor())) {}
+
+api::~api() { stop(); }
+
+void api::offload(std::function<void()> work) {
+    {
+        std::lock_guard lock(pool_mutex_);
+        if (!stopped_) {
+            boost::asio::post(pool_, std::move(work));
+            return;
+        }
+    }
+    work();
+}
+
+void api::stop() {
+    {
+        std::lock_guard lock(pool_mutex_);
+        if (stopped_) return;
+        stopped_ = true;
+    }
+    pool_.join();  // without stop(): returns once the queued work is done
+}
+
+template <class Executor>
+void api::off_loop(const Executor& executor, std::shared_ptr<const http_request> request,
+                   std::function<void(http_response)> respond, std::function<void()> route) {
+    auto work = [request = std::move(request), respond = std::move(respond), route = std::move(route)] {
+        try {
+            route();
+        } catch (const error& e) {
+            respond(error_response(e.kind(), e.what()));
+        } catch (const std::exception& e) {
+            spdlog::error("api: {} {}: {}", request->method, request->target, e.what());
+            respond(error_response(errc::internal, e.what()));
+        } catch (...) {
+            spdlog::error("api: {} {}: unknown exception", request->method, request->target);
+            respond(error_response(errc::internal, "unknown exception"));
+        }
+    };
+    {
+        std::lock_guard lock(pool_mutex_);
+        if (!stopped_) {
+            boost::asio::post(executor, std::move(work));
+            return;
+        }
+    }
+    work();
+}
+
+void api::handle(http_request in, std::function<void(http_response)> respond) {
+    auto request = std::make_shared<const http_request>(std::move(in));
+    const auto pool = pool_.get_executor();
     try {
-        auto t = parse_target(request.target);
+        auto t = parse_target(request->target);
         const auto& s = t.segments;
         if (s.size() == 1 && (s[0] == "healthz" || s[0] == "metrics")) {
-            only(request, {"GET"});
-            return respond(s[0] == "healthz" ? health() : http_response{200, ctx_.metrics.scrape(), "text/plain; version=0.0.4"});
+            only(*request, {"GET"});
+            if (s[0] == "metrics") return respond(http_response{200, ctx_.metrics.scrape(), "text/plain; version=0.0.4"});
+            return off_loop(pool, request, respond, [this, respond] { respond(health()); });
         }
         if (s.size() == 2 && s[0] == "v1" && s[1] == "logout") {
-            only(request, {"POST"});
-            return respond(logout(request));
+            only(*request, {"POST"});
+            return off_loop(pool, request, respond, [this, request, respond] { respond(logout(*request)); });
         }
-        if (s.size() < 4 || s[0] != "v1" || s[1] != "apps") fail(errc::not_found, "no route for " + request.target);
+        if (s.size() < 4 || s[0] != "v1" || s[1] != "apps") fail(errc::not_found, "no route for " + request->target);
         const std::string& app = s[2];
-        auto who = authorize(*this, request, app);
+        auto who = authorize(*this, *request, app);
         if (s[3] == "subscriptions" && s.size() == 4) {
-            only(request, {"POST"});
-            return respond(json_response(200, subscribe(who, parse_body(request.body, "subscription"))));
+            only(*request, {"POST"});
+            auto body = parse_body(request->body, "subscription");
+            return off_loop(pool, request, respond, [this, who, body = std::move(body), respond] {
+                respond(json_response(200, subscribe(who, body)));
+            });
         }
         if (s[3] == "subscriptions" && s.size() == 5) {
-            only(request, {"DELETE"});
-            // Channel names carry their own escapes (%3A, %25): accept them URL-encoded or as they are.
-            std::string channel = s[4];
-            bool removed = false;
-            if (t.raw[4] != channel) {
-                try {
-                    removed = unsubscribe(who, channel);
-                } catch (const invalid_input&) {  // the decoded form is not a channel: try the raw one
+            only(*request, {"DELETE"});
+            return off_loop(pool, request, respond, [this, who, t, respond] {
+                const auto& s = t.segments;
+                // Channel names carry their own escapes (%3A, %25): accept them URL-encoded or as they are.
+                std::string channel = s[4];
+                bool removed = false;
+                if (t.raw[4] != channel) {
+                    try {
+                        removed = unsubscribe(who, channel);
+                    } catch (const invalid_input&) {  // the decoded form is not a channel: try the raw one
+                    }
+                    if (!removed) channel = t.raw[4];
                 }
-                if (!removed) channel = t.raw[4];
-            }
-            if (!removed && !unsubscribe(who, channel)) fail(errc::not_found, "device has no subscription on '" + s[4] + "'");
-            return respond(json_response(200, bj::object{{"channel", channel}, {"removed", true}}));
+                if (!removed && !unsubscribe(who, channel)) fail(errc::not_found, "device has no subscription on '" + s[4] + "'");
+                respond(json_response(200, bj::object{{"channel", channel}, {"removed", true}}));
+            });
         }
-        if (s[3] != "models" || s.size() < 5 || s.size() > 6) fail(errc::not_found, "no route for " + request.target);
+        if (s[3] != "models" || s.size() < 5 || s.size() > 6) fail(errc::not_found, "no route for " + request->target);
         const std::string& model = s[4];
         if (s.size() == 5) {
-            only(request, {"POST"});
-            return create(app, model, who, request, t.wait, respond);
+            only(*request, {"POST"});
+            return off_loop(writes_, request, respond, [this, app, model, who, request, wait = t.wait, respond] {
+                create(app, model, who, *request, wait, respond);
+            });
         }
-        if (s[5] == "query" && request.method == "POST") return respond(query(app, model, who, request));
-        only(request, {"GET", "PATCH", "DELETE"});
-        return document(app, model, s[5], who, request, t.wait, respond);
+        if (s[5] == "query" && request->method == "POST") {
+            return off_loop(pool, request, respond, [this, app, model, who, request, respond] {
+                respond(query(app, model, who, *request));
+            });
+        }
+        only(*request, {"GET", "PATCH", "DELETE"});
+        auto route = [this, app, model, id = s[5], who, request, wait = t.wait, respond] {
+            document(app, model, id, who, *request, wait, respond);
+        };
+        // Reads go to the pool; writes check the stored document one at a time, in arrival order,
+        // as the event loop did (two creates of one id: the second sees the first pending).
+        if (request->method == "GET") return off_loop(pool, request, respond, std::move(route));
+        return off_loop(writes_, request, respond, std::move(route));
     } catch (const error& e) {
         respond(error_response(e.kind(), e.what()));
     } catch (const std::exception& e) {
-        spdlog::error("api: {} {}: {}", request.method, request.target, e.what());
+        spdlog::error("api: {} {}: {}", request->method, request->target, e.what());
         respond(error_response(errc::internal, e.what()));
     }
 }

@@ -4,10 +4,13 @@
 #include <sluice/core/error.hpp>
 #include <sluice/net/context.hpp>
 
+#include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/json/value.hpp>
 
 #include <chrono>
 #include <functional>
+#include <mutex>
 #include <string>
 
 namespace sluice::net {
@@ -26,15 +29,34 @@ struct http_response {
 };
 
 /// Throws with a code that maps to an HTTP status (see `status_of`).
+///
+/// The event loop never waits for SQLite: `handle` checks the route and the token where it is
+/// called, and runs whatever reads or writes the store or the registry on a small pool of threads
+/// the API owns (document writes, which check the stored document before they are queued, one at a
+/// time, in arrival order). `subscribe` and `unsubscribe` block: call them through `offload`.
 class api {
 public:
-    /// Runs a function after a delay (on the server's event loop): bounds `?wait=1`.
+    /// Runs a function after a delay (on the server's event loop): bounds `?wait=1`. Callable from
+    /// any thread.
     using scheduler = std::function<void(std::chrono::milliseconds, std::function<void()>)>;
 
-    api(context& ctx, scheduler schedule) : ctx_(ctx), schedule_(std::move(schedule)) {}
+    /// Threads of the blocking pool: store reads and registry writes each hold one lock, so more
+    /// threads would mostly wait; four let reads go on while registry writes wait for a busy file.
+    static constexpr std::size_t blocking_threads = 4;
 
-    /// Answers through `respond`, at once or later from another thread (`?wait=1`).
-    void handle(const http_request& request, std::function<void(http_response)> respond);
+    api(context& ctx, scheduler schedule);
+    ~api();
+
+    /// Answers through `respond`, at once or later from another thread (the blocking pool,
+    /// `?wait=1`).
+    void handle(http_request request, std::function<void(http_response)> respond);
+
+    /// Runs `work` on the blocking pool; after `stop`, at once on the calling thread. `work` must
+    /// not throw.
+    void offload(std::function<void()> work);
+    /// Runs the work handed to the pool so far and joins its threads; later `offload`s run inline.
+    /// Idempotent.
+    void stop();
 
     auth::claims authenticate(std::string_view token) const;
     /// `{model, id?, user?, filter?}` → `{channel, items}`; subscribes the claims' device.
@@ -44,7 +66,6 @@ public:
 
     static unsigned status_of(errc code);
     static http_response error_response(errc code, const std::string& message);
-    static http_response error_response(std::string_view code, const std::string& message);
 
 private:
     http_response health();
@@ -57,9 +78,18 @@ private:
     void document(const std::string& app, const std::string& model, const std::string& id, const auth::claims& who,
                   const http_request& request, bool wait, const std::function<void(http_response)>& respond);
     void submit(store::write_request change, bool wait, unsigned wait_status, std::function<void(http_response)> respond);
+    /// Runs `route` (which answers through `respond`, or throws) on `executor` (the pool, or the
+    /// strand of document writes), answering what it throws.
+    template <class Executor>
+    void off_loop(const Executor& executor, std::shared_ptr<const http_request> request,
+                  std::function<void(http_response)> respond, std::function<void()> route);
 
     context& ctx_;
     scheduler schedule_;
+    std::mutex pool_mutex_;
+    bool stopped_ = false;  ///< guarded by pool_mutex_
+    boost::asio::thread_pool pool_;
+    boost::asio::strand<boost::asio::thread_pool::executor_type> writes_;
 };
 
 }  // namespace sluice::net

@@ -57,8 +57,6 @@ errc errc_from_string(std::string_view name) noexcept;
 class error : public std::runtime_error {
 public:
     error(errc kind, const std::string& message) : std::runtime_error(message), kind_(kind) {}
-    /// By name (`"invalid_input"`); an unknown name is `internal`. For code that speaks the wire names.
-    error(std::string_view name, const std::string& message) : error(errc_from_string(name), message) {}
     errc kind() const noexcept { return kind_; }
     error_category category() const noexcept { return category_of(kind_); }
     /// The kind's name (`invalid_filter`).

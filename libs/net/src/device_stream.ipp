@@ -1,0 +1,118 @@
+#include "device_stream.hpp"
+
+#include <boost/asio/post.hpp>
+#include <spdlog/spdlog.h>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+namespace sluice::net {
+
+device_stream::device_stream(std::shared_ptr<server::impl> server, asio::any_io_executor executor)
+    : server_(std::move(server)), executor_(std::move(executor)) {}
+
+void device_stream::send(pipeline::frame_head head, std::uint64_t seq) {
+    asio::post(executor_, [self = shared_from_this(), head = std::move(head), seq] {
+        if (seq <= self->last_seq_) return;  // already sent while resuming
+        self->last_seq_ = seq;
+        auto it = self->delivery(std::move(head), seq);
+        if (!self->holding_) return self->enqueue(std::move(it));
+        if (!self->closing_ && self->admit(it)) self->held_.push_back(std::move(it));
+    });
+}
+
+void device_stream::close(std::uint16_t code, const std::string& reason) {
+    asio::post(executor_, [self = shared_from_this(), code, reason] { self->close_now(code, reason); });
+}
+
+void device_stream::close_now(std::uint16_t code, const std::string& reason) {
+    if (closing_) return;
+    closing_ = true;
+    queue_.clear();
+    held_.clear();
+    queued_bytes_ = 0;
+    if (corked_) set_cork(false);  // what was written, and the close that follows, must not wait for the cork
+    on_close(code, reason);
+}
+
+// With TCP_NODELAY on every accepted socket, clearing the cork pushes what it held at once (the
+// kernel sends pending data when TCP_CORK goes off and Nagle is off); without NODELAY a partial
+// packet could still wait for the peer's ACK.
+void device_stream::set_cork(bool on) {
+    int value = on ? 1 : 0;
+    ::setsockopt(socket().native_handle(), IPPROTO_TCP, TCP_CORK, &value, sizeof value);
+    corked_ = on;
+}
+
+bool device_stream::admit(const item& it) {
+    queued_bytes_ += it.size();
+    if (queued_bytes_ <= server_->ctx.config.limits.send_queue_bytes) return true;
+    server_->transport.dropped.Increment(static_cast<double>(queue_.size() + held_.size() + 1));
+    spdlog::warn("device {}: send queue over {} bytes, closing as too slow", device_, server_->ctx.config.limits.send_queue_bytes);
+    close_now(close_code::too_slow, "too slow");
+    return false;
+}
+
+void device_stream::enqueue(item it) {
+    if (closing_ || !admit(it)) return;
+    queue_.push_back(std::move(it));
+    if (!writing_) write_next();
+}
+
+void device_stream::hold_deliveries() { holding_ = true; }
+
+void device_stream::release_deliveries() {
+    holding_ = false;
+    if (held_.empty()) return;
+    for (auto& it : held_) queue_.push_back(std::move(it));
+    held_.clear();
+    if (!writing_ && !closing_) write_next();
+}
+
+void device_stream::write_next() {
+    if (queue_.empty() || closing_) {
+        writing_ = false;
+        if (corked_) set_cork(false);  // send what the burst left in the socket
+        return;
+    }
+    // A burst of frames goes out in as few packets as possible: cork the socket until the
+    // queue is drained (each frame still costs a syscall, but not a packet and a wake-up).
+    if (!corked_ && queue_.size() > 1) set_cork(true);
+    writing_ = true;
+    write(queue_.front(), [self = shared_from_this()](error_code ec) {
+        if (self->queue_.empty()) return;  // cleared by close_now
+        self->queued_bytes_ -= self->queue_.front().size();
+        self->queue_.pop_front();
+        if (ec) {
+            self->server_->transport.dropped.Increment(static_cast<double>(self->queue_.size() + 1));
+            self->queue_.clear();
+            self->writing_ = false;
+            return;
+        }
+        self->server_->transport.sent.Increment();
+        self->write_next();
+    });
+}
+
+pipeline::device_hub::attach_result device_stream::attach(const auth::claims& who, std::optional<std::uint64_t> resume_from) {
+    device_ = who.device;
+    auto attached = server_->ctx.hub.attach(device_, shared_from_this(), resume_from);
+    attached_ = true;
+    last_seq_ = attached.seq;
+    return attached;
+}
+
+void device_stream::opened() {
+    server_->sessions.insert(shared_from_this());
+    server_->transport.connections.Increment();
+}
+
+void device_stream::finished() {
+    closing_ = true;
+    if (attached_) server_->ctx.hub.detach(device_, this);
+    attached_ = false;
+    server_->transport.connections.Decrement();
+    server_->sessions.erase(shared_from_this());
+}
+
+}  // namespace sluice::net

@@ -1,0 +1,40 @@
+#pragma once
+// What every session shares (Beast chat-multi's `shared_state`): the context, the API and the open
+// device streams. Kept alive by the server and by each session, so it outlives the last of them.
+#include "api.hpp"
+#include "net.hpp"
+
+#include <sluice/net/server.hpp>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <set>
+
+namespace sluice::net {
+
+class device_stream;
+class listener;
+
+struct server::impl : std::enable_shared_from_this<server::impl> {
+    impl(asio::io_context& io_context, context& c);
+
+    asio::io_context& io;
+    context& ctx;
+    api routes;
+    metrics::transport_metrics& transport;
+    std::set<std::shared_ptr<device_stream>> sessions;  ///< open WebSocket and SSE streams; event loop only
+    std::weak_ptr<listener> accepting;                  ///< owned by its accept loop
+    asio::steady_timer expiry;
+    bool stopping = false;  ///< event loop only
+
+    /// Runs `fn` on the event loop after `delay`.
+    void schedule(std::chrono::milliseconds delay, std::function<void()> fn);
+    /// Once a second: forgets devices gone for longer than the grace period.
+    void expire_devices();
+};
+
+}  // namespace sluice::net
