@@ -136,8 +136,7 @@ def test_slow_consumer_is_closed_with_4008_and_others_unaffected(make_server, ws
     got = []
     for i in range(300):
         assert server.request("POST", "/v1/apps/demo/models/blob", t, {"id": f"b{i}", "p": payload}).status_code == 202
-        if i % 20 == 19:
-            got += fast.deliveries(20)
+        got += fast.deliveries(1)  # the fast device keeps pace: at most a frame or two queued for it
         dropped = [l for l in requests.get(server.url + "/metrics").text.splitlines()
                    if l.startswith("sluice_transport_dropped_total")]
         if dropped and float(dropped[0].split()[-1]) > 0:

@@ -144,15 +144,15 @@ int serve(const config_options& options) {
         signals.async_wait([](boost::system::error_code again, int) {
             if (!again) std::_Exit(1);
         });
-        server.stop();
-        // Let in-flight requests answer, then drain the stages (each settles what it holds), write
-        // what the queue holds, and stop the event loop once close frames had time to go out.
-        stopper = std::thread([&] {
-            std::this_thread::sleep_for(std::chrono::milliseconds(300));
-            for (auto& r : runners) r->stop();
-            queue->stop();
-            std::this_thread::sleep_for(std::chrono::milliseconds(200));
-            io.stop();
+        // Device streams close and requests in flight are answered while the stages still run
+        // (a `?wait=1` needs the writer); then the stages settle what they hold, the queue writes
+        // what is pending, and the event loop ends.
+        server.stop([&] {
+            stopper = std::thread([&] {
+                for (auto& r : runners) r->stop();
+                queue->stop();
+                io.stop();
+            });
         });
     });
     io.run();

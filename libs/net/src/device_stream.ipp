@@ -113,6 +113,7 @@ void device_stream::finished() {
     attached_ = false;
     server_->transport.connections.Decrement();
     server_->sessions.erase(shared_from_this());
+    server_->check_drained();
 }
 
 }  // namespace sluice::net

@@ -128,7 +128,20 @@ std::function<void(http_response)> responder(std::shared_ptr<pending_answer> pen
     };
 }
 
+/// A request counted as in flight while it lives, so that stopping waits for its answer.
+struct request_in_flight {
+    std::shared_ptr<server::impl> state;
+    explicit request_in_flight(std::shared_ptr<server::impl> s) : state(std::move(s)) { ++state->requests_in_flight; }
+    request_in_flight(const request_in_flight&) = delete;
+    request_in_flight& operator=(const request_in_flight&) = delete;
+    ~request_in_flight() {
+        --state->requests_in_flight;
+        state->check_drained();
+    }
+};
+
 asio::awaitable<bool> http_session::answer(request_message request) {
+    request_in_flight counted(server_);
     http_request in{std::string(request.method_string()), std::string(request.target()),
                     std::string(request[http::field::authorization]), std::move(request.body())};
     auto pending = std::make_shared<pending_answer>(stream_.get_executor());

@@ -80,13 +80,22 @@ std::uint16_t server::start(const std::string& host, std::uint16_t port) {
     return accepting->local_endpoint().port();
 }
 
-void server::stop() {
-    asio::post(impl_->io, [self = impl_] {
+void server::impl::check_drained() {
+    if (!stopping || !sessions.empty() || requests_in_flight != 0 || !on_drained) return;
+    auto drained = std::move(on_drained);
+    on_drained = nullptr;
+    drained();
+}
+
+void server::stop(std::function<void()> drained) {
+    asio::post(impl_->io, [self = impl_, drained = std::move(drained)]() mutable {
         self->stopping = true;
+        self->on_drained = std::move(drained);
         if (auto accepting = self->accepting.lock()) accepting->stop();
         self->expiry.cancel();
         auto sessions = self->sessions;
         for (const auto& s : sessions) s->close_now(close_code::going_away, "server shutting down");
+        self->check_drained();
     });
     // Store and registry work already handed to the pool finishes (its answers are posted to the
     // event loop); what comes later runs on the loop.

@@ -29,7 +29,12 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
     std::set<std::shared_ptr<device_stream>> sessions;  ///< open WebSocket and SSE streams; event loop only
     std::weak_ptr<listener> accepting;                  ///< owned by its accept loop
     asio::steady_timer expiry;
-    bool stopping = false;  ///< event loop only
+    bool stopping = false;               ///< event loop only
+    std::size_t requests_in_flight = 0;  ///< HTTP requests read and not yet answered; event loop only
+    std::function<void()> on_drained;    ///< set by `server::stop`; event loop only
+
+    /// Once stopping with no device stream open and no request in flight: runs `on_drained` once.
+    void check_drained();
 
     /// Runs `fn` on the event loop after `delay`.
     void schedule(std::chrono::milliseconds delay, std::function<void()> fn);

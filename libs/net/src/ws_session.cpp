@@ -76,7 +76,7 @@ void ws_session::on_close(std::uint16_t code, const std::string& reason) {
     auto self = shared_from_this();
     ws_.async_close(websocket::close_reason(static_cast<websocket::close_code>(code), reason), [self](error_code) {});
     // A peer that does not read may never complete the close handshake.
-    auto guard = std::make_shared<asio::steady_timer>(ws_.get_executor(), std::chrono::seconds(5));
+    auto guard = std::make_shared<asio::steady_timer>(ws_.get_executor(), std::chrono::seconds(2));
     guard->async_wait([self, guard, this](error_code ec) {
         if (!ec) beast::get_lowest_layer(ws_).close();
     });

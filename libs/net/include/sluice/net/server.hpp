@@ -1,12 +1,12 @@
 #pragma once
 /// The HTTP API, WebSocket transport and operations endpoints on one listening socket
-/// (DESIGN.md §7). Runs on the given io_context; `stop()` stops accepting, closes every WebSocket
-/// with 1001 (going away) and lets in-flight requests finish.
+/// (DESIGN.md §7). Runs on the given io_context.
 #include <sluice/net/context.hpp>
 
 #include <boost/asio/io_context.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -18,7 +18,11 @@ public:
     ~server();
     /// Binds and starts accepting; returns the bound port (useful with port 0). Throws on failure.
     std::uint16_t start(const std::string& host, std::uint16_t port);
-    void stop();
+    /// Stops accepting, closes every WebSocket with 1001 (going away) and every SSE stream, lets
+    /// in-flight requests finish, and then runs `drained` on the event loop: no device stream is
+    /// open and no request waits for its answer (a peer that does not read its close frame is cut
+    /// off after a few seconds). Requests on connections kept alive may still come afterwards.
+    void stop(std::function<void()> drained = {});
 
     struct impl;  // private to server.cpp
 
