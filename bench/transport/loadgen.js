@@ -14,11 +14,15 @@
 //     subscription). Checks that each is delivered once, as model_created naming exactly that
 //     channel. Prints the subscribe rate and, for the median round, writes/s (accepted) and
 //     deliveries/s (first write of the round to its last delivery), and latency percentiles.
-//   loadgen.js latency --url http://127.0.0.1:PORT --subscribers M --seconds T --secret S [--warmup W]
+//   loadgen.js latency --url http://127.0.0.1:PORT --subscribers M --seconds T --secret S [--warmup W] [--rate R]
 //     One writer alternates POST (create) and PATCH of the document it just created, each waiting
 //     for its 202 before the next; M sockets subscribed to the model receive every change. For each
 //     (change, socket) it measures, on this process's monotonic clock, the time from sending the
 //     HTTP request to the socket receiving the frame, and from receiving the 202 to the frame.
+//     Without --rate the writer sends its next request as soon as the 202 arrives (closed loop: the
+//     machine is saturated, so the figures include queueing). With --rate R it sends at R writes/s
+//     on a fixed schedule and measures from the scheduled time, so a slow answer counts against
+//     every write it delayed (no coordinated omission).
 "use strict";
 const http = require("http");
 const crypto = require("crypto");
@@ -270,6 +274,7 @@ async function latency() {
   const subscribers = Number(opt("subscribers", 100));
   const seconds = Number(opt("seconds", 10));
   const warmup = Number(opt("warmup", 50));  // writes left out of the figures
+  const rate = Number(opt("rate", 0));  // writes/s on a fixed schedule; 0: closed loop
   const model = "lat" + Date.now();
   const now = () => Number(process.hrtime.bigint()) / 1e6;  // ms, monotonic
   // key "created:ID" / "updated:ID" -> {sent, accepted, n}
@@ -298,11 +303,20 @@ async function latency() {
   const toAccept = [];
   let count = 0;
   const t0 = Date.now();
+  const scheduleStart = now();
   while (Date.now() - t0 < seconds * 1000) {
     const id = "d" + (count >> 1);
     const create = count % 2 === 0;
     const key = (create ? "created:" : "updated:") + id;
-    const w = { sent: now(), accepted: undefined, measured: count >= warmup, pending: [] };
+    let sent = now();
+    if (rate > 0) {
+      // Scheduled time of this write; if the writer is behind, it sends at once and still counts
+      // from the schedule.
+      const due = scheduleStart + (count * 1000) / rate;
+      if (due > sent) await sleep(due - sent);
+      sent = due;
+    }
+    const w = { sent, accepted: undefined, measured: count >= warmup, pending: [] };
     writes.set(key, w);
     const status = create
       ? await post(`/v1/apps/demo/models/${model}`, { id, title: "latency", n: 0 }, t)
@@ -321,6 +335,7 @@ async function latency() {
   while (deliveries < expected && Date.now() < deadline) await sleep(20);
   sockets.forEach((s) => s.terminate());
   console.log(JSON.stringify({ writers: 1, subscribers, writes: count, seconds: elapsed, writes_per_second: count / elapsed,
+    pacing: rate > 0 ? `${rate} writes/s on a fixed schedule, measured from the scheduled send` : "closed loop: next request on each 202",
     delivered_all: deliveries >= expected, measured_from: "request sent (and 202 received), client clock, loopback",
     request_to_202_ms: percentiles(toAccept), request_to_device_ms: percentiles(fromRequest),
     accepted_to_device_ms: percentiles(from202), frames_before_their_202: early }));

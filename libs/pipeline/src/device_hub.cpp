@@ -4,6 +4,7 @@
 
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <algorithm>
+#include <optional>
 #include <boost/json/serialize.hpp>
 
 namespace sluice::pipeline {
@@ -23,12 +24,14 @@ std::string_view frame_identity(std::string_view head) {
 struct device_hub::log {
     SQLite::Database db;
     std::mutex mutex;
+    std::optional<SQLite::Statement> put;  ///< prepared once: it runs for every delivery batch
     explicit log(const std::filesystem::path& file) : db(file.string(), SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE) {
         db.setBusyTimeout(5000);
         db.exec("PRAGMA journal_mode=WAL");
         db.exec("PRAGMA synchronous=FULL");
         db.exec("CREATE TABLE IF NOT EXISTS deliveries (id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, head TEXT NOT NULL, recipients TEXT NOT NULL)");
         db.exec("CREATE TABLE IF NOT EXISTS device_seqs (device TEXT PRIMARY KEY, seq INTEGER NOT NULL)");
+        put.emplace(db, "INSERT INTO deliveries (at, head, recipients) VALUES (?, ?, ?)");
     }
 };
 
@@ -113,7 +116,8 @@ void device_hub::deliver(const std::vector<delivery>& batch) {
 void device_hub::persist(const std::vector<std::pair<const delivery*, std::vector<std::uint64_t>>>& assigned) {
     std::lock_guard lock(log_->mutex);
     SQLite::Transaction tx(log_->db);
-    SQLite::Statement put(log_->db, "INSERT INTO deliveries (at, head, recipients) VALUES (?, ?, ?)");
+    auto& put = *log_->put;
+    put.tryReset();  // after a failed step the statement still holds its error
     auto at = now_ms();
     for (const auto& [d, seqs] : assigned) {
         std::string recipients = "[";  // [[device, seq], ...]

@@ -147,7 +147,8 @@ public:
     std::optional<bj::object> get(const std::string& app, const std::string& model, const std::string& id) override {
         return reading([&] {
             std::lock_guard lock(read_mutex_);
-            return load(read_db_, app, model, id);
+            SQLite::Statement q(read_db_, load_sql);
+            return load(q, app, model, id);
         });
     }
 
@@ -164,21 +165,27 @@ public:
     std::vector<outcome> apply_all(const std::vector<write_request>& changes) {
         std::lock_guard lock(write_mutex_);
         SQLite::Transaction tx(write_db_);
-        std::vector<outcome> out(changes.size());
-        for (std::size_t i = 0; i < changes.size(); ++i) {
-            write_db_.exec("SAVEPOINT change");
-            try {
-                out[i].change = apply_one(changes[i]);
-                write_db_.exec("RELEASE change");
-            } catch (const sluice::error&) {  // final: this change only
-                write_db_.exec("ROLLBACK TO change");
-                write_db_.exec("RELEASE change");
-                out[i].failure = std::current_exception();
+        try {
+            std::vector<outcome> out(changes.size());
+            for (std::size_t i = 0; i < changes.size(); ++i) {
+                write_db_.exec("SAVEPOINT change");
+                try {
+                    out[i].change = apply_one(changes[i]);
+                    write_db_.exec("RELEASE change");
+                } catch (const sluice::error&) {  // final: this change only
+                    reset_prepared();
+                    write_db_.exec("ROLLBACK TO change");
+                    write_db_.exec("RELEASE change");
+                    out[i].failure = std::current_exception();
+                }
             }
+            prune_applied_ops();
+            tx.commit();
+            return out;
+        } catch (...) {
+            reset_prepared();  // a statement left mid-step (e.g. busy) would keep the rollback from ending the transaction
+            throw;
         }
-        prune_applied_ops();
-        tx.commit();
-        return out;
     }
 
     /// Idempotency records only need to outlive redelivery (an unacked message is redelivered at
@@ -187,18 +194,22 @@ public:
         auto now = now_ms();
         if (now - last_prune_ < 3600 * 1000) return;
         last_prune_ = now;
-        SQLite::Statement prune(write_db_, "DELETE FROM applied_ops WHERE at < ?");
+        auto& prune = prepared(prune_ops_, "DELETE FROM applied_ops WHERE at < ?");
         prune.bind(1, now - std::int64_t(7) * 24 * 3600 * 1000);
         prune.exec();
     }
 
     applied_change apply_one(const write_request& change) {
         {
-            SQLite::Statement seen(write_db_, "SELECT envelope FROM applied_ops WHERE op = ?");
+            auto& seen = prepared(seen_op_, "SELECT envelope FROM applied_ops WHERE op = ?");
             seen.bind(1, change.op);
-            if (seen.executeStep()) return {parse_json(seen.getColumn(0).getString()).as_object(), true};
+            if (seen.executeStep()) {
+                auto envelope = parse_json(seen.getColumn(0).getString()).as_object();
+                seen.reset();  // no statement left open past the transaction
+                return {std::move(envelope), true};
+            }
         }
-        auto before = load(write_db_, change.app, change.model, change.id);
+        auto before = load(prepared(load_, load_sql), change.app, change.model, change.id);
         if (change.require_owner && before && change.type != write_request::kind::create &&
             before->at("owner").as_string() != change.actor)
             throw error(errc::forbidden, "document '" + change.id + "' belongs to another user");
@@ -237,8 +248,7 @@ public:
         std::int64_t version = after ? after->at("version").to_number<std::int64_t>()
                                      : before->at("version").to_number<std::int64_t>() + 1;
         if (after) {
-            SQLite::Statement put(write_db_,
-                                  "INSERT OR REPLACE INTO documents (app, model, id, owner, version, body) VALUES (?, ?, ?, ?, ?, ?)");
+            auto& put = prepared(put_, "INSERT OR REPLACE INTO documents (app, model, id, owner, version, body) VALUES (?, ?, ?, ?, ?, ?)");
             put.bind(1, change.app);
             put.bind(2, change.model);
             put.bind(3, change.id);
@@ -247,7 +257,7 @@ public:
             put.bind(6, bj::serialize(*after));
             put.exec();
         } else {
-            SQLite::Statement del(write_db_, "DELETE FROM documents WHERE app = ? AND model = ? AND id = ?");
+            auto& del = prepared(delete_, "DELETE FROM documents WHERE app = ? AND model = ? AND id = ?");
             del.bind(1, change.app);
             del.bind(2, change.model);
             del.bind(3, change.id);
@@ -259,7 +269,7 @@ public:
         if (change.type == write_request::kind::update) envelope["patch"] = change.patch;
         envelope["before"] = before ? bj::value(*before) : bj::value(nullptr);
         envelope["after"] = after ? bj::value(*after) : bj::value(nullptr);
-        SQLite::Statement record(write_db_, "INSERT INTO applied_ops (op, envelope, at) VALUES (?, ?, ?)");
+        auto& record = prepared(record_op_, "INSERT INTO applied_ops (op, envelope, at) VALUES (?, ?, ?)");
         record.bind(1, change.op);
         record.bind(2, bj::serialize(envelope));
         record.bind(3, change.ts);
@@ -346,20 +356,42 @@ public:
     }
 
 private:
-    static std::optional<bj::object> load(SQLite::Database& db, const std::string& app, const std::string& model,
+    static constexpr const char* load_sql = "SELECT body FROM documents WHERE app = ? AND model = ? AND id = ?";
+
+    static std::optional<bj::object> load(SQLite::Statement& q, const std::string& app, const std::string& model,
                                           const std::string& id) {
-        SQLite::Statement q(db, "SELECT body FROM documents WHERE app = ? AND model = ? AND id = ?");
         q.bind(1, app);
         q.bind(2, model);
         q.bind(3, id);
         if (!q.executeStep()) return std::nullopt;
-        return parse_json(q.getColumn(0).getString()).as_object();
+        auto doc = parse_json(q.getColumn(0).getString()).as_object();
+        q.reset();  // no statement left open past the transaction
+        return doc;
+    }
+
+    /// The writer's statements are prepared once (preparing costs more than running them) and
+    /// reset before each use, also after a failed step. Called with write_mutex_ held.
+    SQLite::Statement& prepared(std::unique_ptr<SQLite::Statement>& slot, const char* sql) {
+        if (!slot) {
+            slot = std::make_unique<SQLite::Statement>(write_db_, sql);
+        } else {
+            slot->tryReset();
+            slot->clearBindings();
+        }
+        return *slot;
+    }
+
+    void reset_prepared() {
+        for (auto* slot : {&seen_op_, &load_, &put_, &delete_, &record_op_, &prune_ops_}) {
+            if (*slot) (*slot)->tryReset();
+        }
     }
 
     std::mutex write_mutex_, read_mutex_;
     std::int64_t last_prune_ = 0;
     SQLite::Database write_db_;
     SQLite::Database read_db_;
+    std::unique_ptr<SQLite::Statement> seen_op_, load_, put_, delete_, record_op_, prune_ops_;
 };
 
 }  // namespace
