@@ -12,8 +12,12 @@ packages=(
   libsqlite3-dev libsqlitecpp-dev libcpp-jwt-dev nlohmann-json3-dev libre2-dev
   libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev prometheus-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  # distributed shape: client libraries and the servers its integration tests start on loopback
+  librabbitmq-dev libpq-dev libhiredis-dev
+  rabbitmq-server postgresql-15 redis-server redis-tools
   # black-box test tools
-  python3 python3-pytest python3-websockets python3-requests sqlite3 curl openssl procps
+  python3 python3-pytest python3-websockets python3-requests python3-pika python3-redis python3-psycopg
+  sqlite3 curl openssl procps
 )
 
 missing=()
