@@ -74,3 +74,33 @@ def test_patch_malformed_patch_and_line_exit_2(sluice_bin):
 def test_unknown_subcommand_or_missing_argument_exits_2(sluice_bin):
     assert run(sluice_bin, "frobnicate").returncode == 2
     assert run(sluice_bin, "filter").returncode == 2
+
+
+def test_distributed_processes_need_a_shared_queue(sluice_bin, tmp_path):
+    # `sluice api` and `sluice stage` are parts of the distributed shape: on the embedded queue
+    # (a file one process owns) they refuse to start, naming the key to change.
+    for args in (["api"], ["stage", "writer"]):
+        r = run(sluice_bin, *args, "--data", str(tmp_path))
+        assert r.returncode == 2, (args, r.stderr)
+        assert "queue.kind" in r.stderr and "sluice serve" in r.stderr
+
+
+def test_stage_names_a_configured_stage(sluice_bin, tmp_path):
+    r = run(sluice_bin, "stage", "no-such-stage", "--data", str(tmp_path))
+    assert r.returncode == 2
+    assert "no-such-stage" in r.stderr and "writer" in r.stderr
+
+
+def test_backend_configuration_errors_name_the_key(sluice_bin, tmp_path):
+    cases = {
+        '[queue]\nkind = "kafka"\n': "queue.kind",
+        '[queue]\nkind = "rabbitmq"\n': "queue.url",
+        '[store]\nkind = "postgres"\nurl = "mysql://x"\n': "store.url",
+        '[registry]\nkind = "redis-cluster"\n': "registry.urls",
+    }
+    for text, key in cases.items():
+        f = tmp_path / "sluice.toml"
+        f.write_text(text)
+        r = run(sluice_bin, "serve", "--config", str(f), "--data", str(tmp_path / "d"), "--listen", "127.0.0.1:0")
+        assert r.returncode == 2, (text, r.stderr)
+        assert key in r.stderr, (text, r.stderr)

@@ -9,8 +9,8 @@ int run(int argc, char** argv) {
     CLI::App app{"Sluice: a real-time data pipeline for application backends"};
     app.require_subcommand(1);
     const command commands[] = {
-        add_filter_command(app), add_patch_command(app), add_serve_command(app),
-        add_token_command(app),  add_dlq_command(app),
+        add_filter_command(app), add_patch_command(app), add_serve_command(app), add_api_command(app),
+        add_stage_command(app),  add_token_command(app), add_dlq_command(app),
     };
     try {
         app.parse(argc, argv);

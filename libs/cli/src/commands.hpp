@@ -15,6 +15,8 @@ struct command {
 command add_filter_command(CLI::App& app);
 command add_patch_command(CLI::App& app);
 command add_serve_command(CLI::App& app);
+command add_api_command(CLI::App& app);
+command add_stage_command(CLI::App& app);
 command add_token_command(CLI::App& app);
 command add_dlq_command(CLI::App& app);
 

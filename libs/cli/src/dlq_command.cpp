@@ -1,5 +1,6 @@
 // `sluice dlq list|replay`: inspect and replay the dead letters of the stages' queues.
 #include "commands.hpp"
+#include "backends.hpp"
 #include "config_options.hpp"
 
 #include <sluice/core/error.hpp>
@@ -33,7 +34,7 @@ command add_dlq_command(CLI::App& app) {
                     auto config = resolve(*options);
                     if (!options->stage.empty() && !config.graph.has(options->stage))
                         throw invalid_input(errc::invalid_input, "no stage '" + options->stage + "' in the configuration");
-                    auto admin = queue::open_embedded_admin((std::filesystem::path(config.data_dir) / "queue.db").string());
+                    auto admin = open_dead_letter_admin(config);
                     if (list->parsed()) {
                         for (const auto& m : admin->list(options->stage)) {
                             boost::json::object line{{"stage", m.queue}, {"queue", m.queue}, {"id", m.id},   {"reason", m.reason},

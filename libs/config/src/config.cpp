@@ -53,6 +53,15 @@ void check_choice(const std::string& value, std::initializer_list<const char*> c
     bad(key, "must be one of " + list + ", got '" + value + "'");
 }
 
+void check_scheme(const std::string& url, std::initializer_list<const char*> schemes, const std::string& key) {
+    for (const char* scheme : schemes) {
+        if (url.starts_with(scheme) && url.size() > std::string_view(scheme).size()) return;
+    }
+    bad(key, "must be a " + std::string(*schemes.begin()) + " URL, got '" + url + "'");
+}
+
+std::vector<std::string> string_list(const toml::node& n, const std::string& key, bool allow_empty);
+
 /// Sets one scalar key from its text form (environment) or its TOML node (file).
 void set_scalar(config& c, const std::string& key, const toml::node* node, const std::string* text) {
     auto str = [&] { return node ? as_string(*node, key) : *text; };
@@ -83,6 +92,41 @@ void set_scalar(config& c, const std::string& key, const toml::node* node, const
         c.limits.max_queue_depth = static_cast<std::size_t>(num());
     } else if (key == "limits.subscriptions_per_device") {
         c.limits.subscriptions_per_device = static_cast<std::size_t>(num());
+    } else if (key == "queue.kind") {
+        auto kind = str();
+        check_choice(kind, {"embedded", "rabbitmq"}, key);
+        c.backends.queue = kind == "rabbitmq" ? queue_kind::rabbitmq : queue_kind::embedded;
+    } else if (key == "queue.url") {
+        c.backends.queue_url = str();
+        check_scheme(c.backends.queue_url, {"amqp://"}, key);
+    } else if (key == "queue.partitions") {
+        c.backends.partitions = static_cast<std::size_t>(num());
+        if (c.backends.partitions > 1024) bad(key, "must be at most 1024");
+    } else if (key == "store.kind") {
+        auto kind = str();
+        check_choice(kind, {"sqlite", "postgres"}, key);
+        c.backends.store = kind == "postgres" ? store_kind::postgres : store_kind::sqlite;
+    } else if (key == "store.url") {
+        c.backends.store_url = str();
+        check_scheme(c.backends.store_url, {"postgresql://", "postgres://"}, key);
+    } else if (key == "registry.kind") {
+        auto kind = str();
+        check_choice(kind, {"embedded", "redis", "redis-cluster"}, key);
+        c.backends.registry = kind == "redis"           ? registry_kind::redis
+                              : kind == "redis-cluster" ? registry_kind::redis_cluster
+                                                        : registry_kind::embedded;
+    } else if (key == "registry.url") {
+        // From the environment a cluster's seed nodes may be given as one comma-separated list.
+        c.backends.registry_urls.clear();
+        std::string all = str();
+        for (std::size_t start = 0; start <= all.size();) {
+            auto comma = std::min(all.find(',', start), all.size());
+            auto url = all.substr(start, comma - start);
+            if (!url.empty()) c.backends.registry_urls.push_back(url);
+            start = comma + 1;
+        }
+        if (c.backends.registry_urls.empty()) bad(key, "must not be empty");
+        for (const auto& url : c.backends.registry_urls) check_scheme(url, {"redis://"}, key);
     } else {
         bad(key, "unknown key");
     }
@@ -91,7 +135,34 @@ void set_scalar(config& c, const std::string& key, const toml::node* node, const
 const char* const scalar_keys[] = {"listen", "data", "log_format", "log_level", "limits.max_body_bytes",
                                    "limits.send_queue_bytes", "limits.resume_backlog",
                                    "limits.grace_period_seconds", "limits.wait_timeout_ms", "limits.max_hops",
-                                   "limits.max_queue_depth", "limits.subscriptions_per_device"};
+                                   "limits.max_queue_depth", "limits.subscriptions_per_device",
+                                   "queue.kind", "queue.url", "queue.partitions", "store.kind", "store.url",
+                                   "registry.kind", "registry.url"};
+
+/// `[queue]`, `[store]`, `[registry]`; `registry.urls` is the one list-valued key.
+void read_backend_table(config& c, const std::string& section, const toml::node& node) {
+    const auto* t = node.as_table();
+    if (!t) bad(section, "must be a table");
+    for (const auto& [k, v] : *t) {
+        std::string key = section + "." + std::string(k.str());
+        if (key == "registry.urls") {
+            c.backends.registry_urls = string_list(v, key, false);
+            for (const auto& url : c.backends.registry_urls) check_scheme(url, {"redis://"}, key);
+        } else {
+            set_scalar(c, key, &v, nullptr);
+        }
+    }
+}
+
+/// A backend other than the embedded one needs its address.
+void check_backends(const backends_config& b) {
+    if (b.queue == queue_kind::rabbitmq && b.queue_url.empty()) bad("queue.url", "kind = \"rabbitmq\" needs url = \"amqp://...\"");
+    if (b.store == store_kind::postgres && b.store_url.empty()) bad("store.url", "kind = \"postgres\" needs url = \"postgresql://...\"");
+    if (b.registry == registry_kind::redis && b.registry_urls.size() != 1)
+        bad("registry.url", "kind = \"redis\" needs one url = \"redis://host:port\"");
+    if (b.registry == registry_kind::redis_cluster && b.registry_urls.empty())
+        bad("registry.urls", "kind = \"redis-cluster\" needs urls = [\"redis://host:port\", ...]");
+}
 
 app_config read_app(const std::string& name, const toml::table& t) {
     app_config app{name, {}, {}, {}};
@@ -331,6 +402,8 @@ config load(const std::string& path) {
                 }
             } else if (key == "api" || key == "stages") {
                 continue;  // the graph, read below
+            } else if (key == "queue" || key == "store" || key == "registry") {
+                read_backend_table(c, key, v);
             } else if (key == "limits") {
                 const auto* limits = v.as_table();
                 if (!limits) bad(key, "must be a table");
@@ -353,6 +426,7 @@ config load(const std::string& path) {
         }
     }
     c.listen_endpoint();
+    check_backends(c.backends);
     check_graph(c.graph);
     return c;
 }

@@ -258,6 +258,7 @@ void api::handle(http_request in, std::function<void(http_response)> respond) {
             if (s[0] == "metrics") return respond(http_response{200, ctx_.metrics.scrape(), "text/plain; version=0.0.4"});
             return off_loop(pool, request, respond, [this, respond] { respond(health()); });
         }
+        if (!ctx_.serves.api) fail(errc::not_found, "no route for " + request->target + " (this process serves devices: the API is `sluice api`)");
         if (s.size() == 2 && s[0] == "v1" && s[1] == "logout") {
             only(*request, {"POST"});
             return off_loop(pool, request, respond, [this, request, respond] { respond(logout(*request)); });

@@ -44,7 +44,7 @@ asio::awaitable<void> http_session::serve() {
         }
         if (ec) break;
         auto request = parser.release();
-        if (websocket::is_upgrade(request)) {
+        if (websocket::is_upgrade(request) && server_->ctx.serves.devices) {
             auto url = boost::urls::parse_origin_form(request.target());
             if (url && url->path() == "/v1/ws") {
                 stream_.expires_never();
@@ -53,7 +53,7 @@ asio::awaitable<void> http_session::serve() {
                 co_return;
             }
         }
-        if (request.method() == http::verb::get && request.target().starts_with("/v1/sse")) {
+        if (request.method() == http::verb::get && request.target().starts_with("/v1/sse") && server_->ctx.serves.devices) {
             auto url = boost::urls::parse_origin_form(request.target());
             if (url && url->path() == "/v1/sse") {
                 if (co_await open_sse(request)) continue;

@@ -84,6 +84,67 @@ TEST(Config, SubscriptionsPerDevice) {
     ::unsetenv("SLUICE_LIMITS_SUBSCRIPTIONS_PER_DEVICE");
 }
 
+TEST(Config, BackendsDefaultToTheEmbeddedShape) {
+    auto c = sluice::config::load("");
+    EXPECT_EQ(c.backends.queue, sluice::config::queue_kind::embedded);
+    EXPECT_EQ(c.backends.store, sluice::config::store_kind::sqlite);
+    EXPECT_EQ(c.backends.registry, sluice::config::registry_kind::embedded);
+    EXPECT_EQ(c.backends.partitions, 1u);
+}
+
+TEST(Config, ReadsTheDistributedBackends) {
+    auto c = sluice::config::load(write(R"(
+[queue]
+kind = "rabbitmq"
+url = "amqp://guest:guest@127.0.0.1:5672/%2f"
+partitions = 8
+[store]
+kind = "postgres"
+url = "postgresql://sluice@127.0.0.1:5432/sluice"
+[registry]
+kind = "redis-cluster"
+urls = ["redis://127.0.0.1:7001", "redis://127.0.0.1:7002"]
+)"));
+    EXPECT_EQ(c.backends.queue, sluice::config::queue_kind::rabbitmq);
+    EXPECT_EQ(c.backends.queue_url, "amqp://guest:guest@127.0.0.1:5672/%2f");
+    EXPECT_EQ(c.backends.partitions, 8u);
+    EXPECT_EQ(c.backends.store, sluice::config::store_kind::postgres);
+    EXPECT_EQ(c.backends.store_url, "postgresql://sluice@127.0.0.1:5432/sluice");
+    EXPECT_EQ(c.backends.registry, sluice::config::registry_kind::redis_cluster);
+    EXPECT_EQ(c.backends.registry_urls, (std::vector<std::string>{"redis://127.0.0.1:7001", "redis://127.0.0.1:7002"}));
+}
+
+TEST(Config, BackendErrorsNameTheKey) {
+    EXPECT_NE(load_error("[queue]\nkind = \"kafka\"").find("'queue.kind'"), std::string::npos);
+    EXPECT_NE(load_error("[queue]\nkind = \"rabbitmq\"").find("'queue.url'"), std::string::npos);
+    EXPECT_NE(load_error("[queue]\nurl = \"http://x\"").find("'queue.url'"), std::string::npos);
+    EXPECT_NE(load_error("[queue]\npartitions = 0").find("'queue.partitions'"), std::string::npos);
+    EXPECT_NE(load_error("[queue]\ncolour = 1").find("'queue.colour'"), std::string::npos);
+    EXPECT_NE(load_error("[store]\nkind = \"postgres\"").find("'store.url'"), std::string::npos);
+    EXPECT_NE(load_error("[registry]\nkind = \"redis\"").find("'registry.url'"), std::string::npos);
+    EXPECT_NE(load_error("[registry]\nkind = \"redis-cluster\"").find("'registry.urls'"), std::string::npos);
+    EXPECT_NE(load_error("[registry]\nurls = [\"tcp://x\"]").find("'registry.urls'"), std::string::npos);
+    EXPECT_NE(load_error("queue = 3").find("'queue'"), std::string::npos);
+}
+
+TEST(Config, EnvironmentChoosesTheBackends) {
+    ::setenv("SLUICE_QUEUE_KIND", "rabbitmq", 1);
+    ::setenv("SLUICE_QUEUE_URL", "amqp://guest:guest@127.0.0.1:5673/%2f", 1);
+    ::setenv("SLUICE_STORE_KIND", "postgres", 1);
+    ::setenv("SLUICE_STORE_URL", "postgresql://sluice@127.0.0.1:5433/sluice", 1);
+    ::setenv("SLUICE_REGISTRY_KIND", "redis-cluster", 1);
+    ::setenv("SLUICE_REGISTRY_URL", "redis://127.0.0.1:7001,redis://127.0.0.1:7002", 1);
+    auto c = sluice::config::load(write("[queue]\nkind = \"embedded\"\n[store]\nkind = \"sqlite\""));
+    for (const char* v : {"SLUICE_QUEUE_KIND", "SLUICE_QUEUE_URL", "SLUICE_STORE_KIND", "SLUICE_STORE_URL",
+                          "SLUICE_REGISTRY_KIND", "SLUICE_REGISTRY_URL"})
+        ::unsetenv(v);
+    EXPECT_EQ(c.backends.queue, sluice::config::queue_kind::rabbitmq);
+    EXPECT_EQ(c.backends.queue_url, "amqp://guest:guest@127.0.0.1:5673/%2f");
+    EXPECT_EQ(c.backends.store, sluice::config::store_kind::postgres);
+    EXPECT_EQ(c.backends.registry, sluice::config::registry_kind::redis_cluster);
+    EXPECT_EQ(c.backends.registry_urls, (std::vector<std::string>{"redis://127.0.0.1:7001", "redis://127.0.0.1:7002"}));
+}
+
 TEST(Tokens, MintedTokensVerifyAndBindAppUserDevice) {
     std::map<std::string, sluice::config::app_config> apps;
     apps["a"] = {"a", "0123456789abcdef0123", {}, {}};

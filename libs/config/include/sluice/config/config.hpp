@@ -82,6 +82,22 @@ struct graph_config {
     bool has(const std::string& name) const { return stages.count(name) != 0; }
 };
 
+/// `[queue]`, `[store]`, `[registry]` (DESIGN.md §10): which engines back the pipeline. The
+/// embedded ones are the default; the others make the distributed shape.
+enum class queue_kind { embedded, rabbitmq };
+enum class store_kind { sqlite, postgres };
+enum class registry_kind { embedded, redis, redis_cluster };
+
+struct backends_config {
+    queue_kind queue = queue_kind::embedded;
+    std::string queue_url;       ///< rabbitmq: amqp://user:password@host:port/vhost
+    std::size_t partitions = 1;  ///< rabbitmq: queues per stage (per-document order with many instances)
+    store_kind store = store_kind::sqlite;
+    std::string store_url;  ///< postgres: postgresql://user@host:port/database
+    registry_kind registry = registry_kind::embedded;
+    std::vector<std::string> registry_urls;  ///< redis: one URL; redis-cluster: seed nodes
+};
+
 struct config {
     std::string listen = "127.0.0.1:8080";
     std::string data_dir = "./sluice-data";
@@ -90,6 +106,7 @@ struct config {
     limits_config limits;
     std::map<std::string, app_config> apps;  ///< empty: `serve` creates app `demo`
     graph_config graph;
+    backends_config backends;
 
     /// Host and port of `listen`; throws `config_error` when malformed.
     std::pair<std::string, std::uint16_t> listen_endpoint() const;

@@ -12,6 +12,13 @@
 
 namespace sluice::net {
 
+/// What a process serves besides /healthz and /metrics: `sluice serve` both, `sluice api` the HTTP
+/// API, `sluice stage websockets-transport` the device streams (DESIGN.md §10).
+struct roles {
+    bool api = true;      ///< /v1/apps/..., /v1/logout
+    bool devices = true;  ///< /v1/ws, /v1/sse
+};
+
 struct context {
     const config::config& config;
     const auth::authenticator& auth;
@@ -22,6 +29,7 @@ struct context {
     pipeline::waiters& waiters;
     metrics::metrics& metrics;
     sluice::health& health;
+    roles serves{};
 };
 
 }  // namespace sluice::net

@@ -1,0 +1,171 @@
+#include "process.hpp"
+
+#include "backends.hpp"
+
+#include <sluice/auth/tokens.hpp>
+#include <sluice/core/error.hpp>
+#include <sluice/net/server.hpp>
+#include <sluice/pipeline/stage_runner.hpp>
+#include <sluice/pipeline/stages.hpp>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <spdlog/pattern_formatter.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <set>
+#include <thread>
+
+namespace sluice::cli {
+
+namespace {
+
+/// The message, escaped for a JSON string (spdlog has no JSON layout of its own).
+class json_message_flag : public spdlog::custom_flag_formatter {
+public:
+    void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
+        for (char c : std::string_view(msg.payload.data(), msg.payload.size())) {
+            switch (c) {
+                case '"': dest.append(std::string_view("\\\"")); break;
+                case '\\': dest.append(std::string_view("\\\\")); break;
+                case '\n': dest.append(std::string_view("\\n")); break;
+                case '\t': dest.append(std::string_view("\\t")); break;
+                default:
+                    if (static_cast<unsigned char>(c) < 0x20) {
+                        fmt::format_to(std::back_inserter(dest), "\\u{:04x}", static_cast<int>(c));
+                    } else {
+                        dest.push_back(c);
+                    }
+            }
+        }
+    }
+    std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<json_message_flag>(); }
+};
+
+/// The stages from which `target` can be reached along configured `next` edges.
+std::set<std::string> stages_leading_to(const config::graph_config& g, const std::string& target) {
+    std::set<std::string> found;
+    bool grew = true;
+    while (grew) {
+        grew = false;
+        for (const auto& [name, stage] : g.stages) {
+            if (found.count(name) || name == target) continue;
+            for (const auto& n : stage.next) {
+                if (n == target || found.count(n)) {
+                    found.insert(name);
+                    grew = true;
+                    break;
+                }
+            }
+        }
+    }
+    return found;
+}
+
+}  // namespace
+
+void setup_logging(const config::config& c) {
+    auto logger = spdlog::stderr_color_mt("sluice");
+    spdlog::set_default_logger(logger);
+    spdlog::set_level(spdlog::level::from_str(c.log_level));
+    if (c.log_format == "json") {
+        auto formatter = std::make_unique<spdlog::pattern_formatter>();
+        formatter->add_flag<json_message_flag>('*').set_pattern(R"({"ts":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l","msg":"%*"})");
+        spdlog::set_formatter(std::move(formatter));
+    } else {
+        spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
+    }
+}
+
+int run_process(const config::config& c, const process_plan& plan) {
+    setup_logging(c);
+    auto [host, port] = c.listen_endpoint();
+    std::filesystem::path data(c.data_dir);
+
+    auth::authenticator auth(c.apps);
+    auto b = open_backends(c);
+    pipeline::device_hub hub(data / "devices.db", c.limits.resume_backlog, c.limits.grace_period);
+    pipeline::waiters waiters;
+    metrics::metrics metrics;
+    sluice::health health;
+
+    pipeline::builtin_context builtins{c, *b.store, *b.registry, hub, waiters};
+    std::vector<std::unique_ptr<pipeline::stage_runner>> runners;
+    auto feeding_writer = stages_leading_to(c.graph, config::builtin::writer);
+    for (const auto& name : plan.stages) {
+        runners.push_back(std::make_unique<pipeline::stage_runner>(b.queue, c.graph, name, c.limits.max_hops,
+                                                                   pipeline::make_stage(c.graph.stage(name), builtins), metrics, health));
+        if (!feeding_writer.count(name)) continue;
+        // A change a stage before the writer refuses or consumes never reaches it: tell the API.
+        runners.back()->on_abandoned([&waiters, name](const queue::message& m, const std::string& reason) {
+            waiters.abandon(m.headers.op, reason.empty() ? nullptr
+                                                         : std::make_exception_ptr(error(errc::rejected, "stage '" + name +
+                                                                                                          "' refused the change: " + reason)));
+        });
+    }
+    metrics.on_scrape([&] {
+        for (const auto& [name, stage] : c.graph.stages) metrics.stage(name).lag.Set(static_cast<double>(b.queue->stats(name).ready));
+    });
+
+    boost::asio::io_context io(1);
+    net::context ctx{c, auth, *b.store, *b.queue, *b.registry, hub, waiters, metrics, health, {plan.api, plan.devices}};
+    std::optional<net::server> server;
+    std::string base;
+    if (plan.listen) {
+        server.emplace(io, ctx);
+        std::uint16_t bound;
+        try {
+            bound = server->start(host, port);
+        } catch (const std::exception& e) {
+            throw std::runtime_error("cannot listen on " + c.listen + ": " + e.what());
+        }
+        base = "http://" + host + ":" + std::to_string(bound);
+    }
+    for (auto& r : runners) r->start();
+
+    std::string stages;
+    for (const auto& s : plan.stages) stages += (stages.empty() ? "" : ", ") + s;
+    spdlog::info("sluice {}: stages [{}]{}{}", plan.name, stages, base.empty() ? "" : ", listening on ", base);
+    if (plan.api || plan.devices) {
+        std::cout << "Sluice is serving on " << base;
+        if (plan.devices) std::cout << "  (WebSocket: ws://" << host << ":" << base.substr(base.rfind(':') + 1) << "/v1/ws)";
+        std::cout << "\n";
+        if (plan.api && c.apps.count("demo"))
+            std::cout << "Get a token: sluice token --app demo --user alice --device laptop --data " << c.data_dir << "\n";
+    } else {
+        std::cout << "Sluice stage process running [" << stages << "]" << (base.empty() ? "" : "; health on " + base + "/healthz") << "\n";
+    }
+    std::cout.flush();
+
+    // Device streams close and requests in flight are answered while the stages still run (a
+    // `?wait=1` needs the writer); then the stages settle what they hold, the queue writes what is
+    // pending, and the event loop ends. A second signal exits at once.
+    boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+    std::thread stopper;
+    auto stop_pipeline = [&] {
+        stopper = std::thread([&] {
+            for (auto& r : runners) r->stop();
+            b.queue->stop();
+            io.stop();
+        });
+    };
+    signals.async_wait([&](boost::system::error_code ec, int signal) {
+        if (ec) return;
+        spdlog::info("signal {}: stopping (a second one exits at once)", signal);
+        signals.async_wait([](boost::system::error_code again, int) {
+            if (!again) std::_Exit(1);
+        });
+        if (server) return server->stop(stop_pipeline);
+        stop_pipeline();
+    });
+    io.run();
+    if (stopper.joinable()) stopper.join();
+    spdlog::info("stopped");
+    return 0;
+}
+
+}  // namespace sluice::cli
