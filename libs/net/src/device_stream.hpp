@@ -57,8 +57,10 @@ protected:
     /// (subscribe) goes out before the deliveries it made possible, as when it was answered at once.
     void hold_deliveries();
     void release_deliveries();
-    /// Joins the device's stream: what it missed since `resume_from`, or a resync notice.
-    pipeline::device_hub::attach_result attach(const auth::claims& who, std::optional<std::uint64_t> resume_from);
+    /// Joins the device's stream, off the event loop (shared streams read the log): what it missed
+    /// since `resume_from`, or a resync notice. Deliveries wait meanwhile; once the caller has
+    /// queued what `join` returned it calls `release_deliveries`, which skips what that covered.
+    asio::awaitable<pipeline::device_hub::attach_result> join(const auth::claims& who, std::optional<std::uint64_t> resume_from);
     /// The stream is open (counted, and closed by `server::stop`).
     void opened();
     /// The stream is closed: leaves the hub and the server.
@@ -81,7 +83,7 @@ private:
     bool corked_ = false;
     bool holding_ = false;
     std::deque<item> queue_;
-    std::deque<item> held_;        ///< deliveries waiting for `release_deliveries`
+    std::deque<std::pair<item, std::uint64_t>> held_;  ///< deliveries waiting for `release_deliveries`, with their numbers
     std::size_t queued_bytes_ = 0;  ///< of queue_ and held_
 };
 

@@ -1,4 +1,5 @@
 #include "device_stream.hpp"
+#include "offload.hpp"
 
 #include <boost/asio/post.hpp>
 #include <spdlog/spdlog.h>
@@ -13,11 +14,16 @@ device_stream::device_stream(std::shared_ptr<server::impl> server, asio::any_io_
 
 void device_stream::send(pipeline::frame_head head, std::uint64_t seq) {
     asio::post(executor_, [self = shared_from_this(), head = std::move(head), seq] {
+        if (self->holding_) {
+            // Numbers are checked on release: what the session queues meanwhile (a resume) may
+            // cover these.
+            auto it = self->delivery(std::move(head), seq);
+            if (!self->closing_ && self->admit(it)) self->held_.push_back({std::move(it), seq});
+            return;
+        }
         if (seq <= self->last_seq_) return;  // already sent while resuming
         self->last_seq_ = seq;
-        auto it = self->delivery(std::move(head), seq);
-        if (!self->holding_) return self->enqueue(std::move(it));
-        if (!self->closing_ && self->admit(it)) self->held_.push_back(std::move(it));
+        self->enqueue(self->delivery(std::move(head), seq));
     });
 }
 
@@ -64,7 +70,14 @@ void device_stream::hold_deliveries() { holding_ = true; }
 void device_stream::release_deliveries() {
     holding_ = false;
     if (held_.empty()) return;
-    for (auto& it : held_) queue_.push_back(std::move(it));
+    for (auto& [it, seq] : held_) {
+        if (seq <= last_seq_) {
+            queued_bytes_ -= it.size();  // sent while resuming
+            continue;
+        }
+        last_seq_ = seq;
+        queue_.push_back(std::move(it));
+    }
     held_.clear();
     if (!writing_ && !closing_) write_next();
 }
@@ -94,12 +107,19 @@ void device_stream::write_next() {
     });
 }
 
-pipeline::device_hub::attach_result device_stream::attach(const auth::claims& who, std::optional<std::uint64_t> resume_from) {
+asio::awaitable<pipeline::device_hub::attach_result> device_stream::join(const auth::claims& who,
+                                                                         std::optional<std::uint64_t> resume_from) {
     device_ = who.device;
-    auto attached = server_->ctx.hub.attach(device_, shared_from_this(), resume_from);
+    hold_deliveries();
+    std::function<pipeline::device_hub::attach_result()> work = [self = shared_from_this(), &hub = server_->ctx.hub,
+                                                                 device = device_, resume_from] {
+        return hub.attach(device, self, resume_from);
+    };
+    auto joining = off_loop(server_->routes, std::move(work));
+    auto attached = co_await std::move(joining);
     attached_ = true;
     last_seq_ = attached.seq;
-    return attached;
+    co_return attached;
 }
 
 void device_stream::opened() {

@@ -75,7 +75,11 @@ std::uint16_t server::start(const std::string& host, std::uint16_t port) {
     auto accepting = std::make_shared<listener>(impl_, tcp::endpoint{asio::ip::make_address(host), port});
     impl_->accepting = accepting;
     accepting->run();
-    for (const auto& device : impl_->ctx.registry.devices()) impl_->ctx.hub.restore(device);
+    // One process: devices known from their subscriptions get their grace period back after a
+    // restart. (Shared streams keep no device state in the process.)
+    if (!impl_->ctx.hub.shared()) {
+        for (const auto& device : impl_->ctx.registry.devices()) impl_->ctx.hub.restore(device);
+    }
     impl_->expire_devices();
     return accepting->local_endpoint().port();
 }

@@ -25,7 +25,16 @@ asio::awaitable<void> sse_session::run(const request_message& request, auth::cla
     auto [ec, n] = co_await http::async_write_header(stream_, serializer, use_tuple);
     if (ec) co_return;
     opened();
-    auto attached = attach(who, resume_from);
+    pipeline::device_hub::attach_result attached;
+    try {
+        auto joining = join(who, resume_from);
+        attached = co_await std::move(joining);
+    } catch (const std::exception& e) {
+        // The device streams cannot be reached: the client reconnects (EventSource does).
+        spdlog::warn("sse: device {} cannot join its stream: {}", who.device, e.what());
+        finished();
+        co_return;
+    }
     bj::object hello{{"success", true}, {"device", device_}, {"seq", attached.seq}};
     enqueue({"event: register\ndata: ", std::make_shared<const std::string>(bj::serialize(hello)), "\n\n"});
     if (attached.resync_required) {
@@ -33,6 +42,7 @@ asio::awaitable<void> sse_session::run(const request_message& request, auth::cla
         enqueue({"event: resync_required\ndata: ", std::make_shared<const std::string>(bj::serialize(resync)), "\n\n"});
     }
     for (auto& [seq, head] : attached.replay) enqueue(delivery(std::move(head), seq));
+    release_deliveries();
     keepalive();
     // The client sends nothing; a read completes when it goes away.
     char byte;

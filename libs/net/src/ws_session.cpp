@@ -1,6 +1,7 @@
 #include "ws_session.hpp"
 
 #include "http_session.hpp"
+#include "offload.hpp"
 
 #include <sluice/core/error.hpp>
 #include <sluice/core/json_io.hpp>
@@ -41,7 +42,8 @@ asio::awaitable<void> ws_session::run(request_message request) {
                 send_error(errc::invalid_input, "resume_from must be a number");
             }
         }
-        on_register(data);
+        auto registering = on_register(std::move(data));
+        co_await std::move(registering);
     }
     beast::flat_buffer buffer;
     while (!closing_) {
@@ -117,10 +119,13 @@ asio::awaitable<void> ws_session::on_text(std::string text) {
         }
         co_return;
     }
+    if (name == "register") {
+        auto registering = on_register(*data);
+        co_await std::move(registering);
+        co_return;
+    }
     try {
-        if (name == "register") {
-            on_register(*data);
-        } else if (name == "refresh_access_token") {
+        if (name == "refresh_access_token") {
             on_refresh(*data);
         } else {
             send_error(errc::unknown_event, "unknown event '" + std::string(name) + "'");
@@ -132,38 +137,6 @@ asio::awaitable<void> ws_session::on_text(std::string text) {
     }
 }
 
-namespace {
-
-/// Runs `fn` on the API's blocking pool and resumes the awaiting coroutine on its own executor with
-/// the result, or the exception `fn` threw.
-template <class T>
-asio::awaitable<T> off_loop(api& routes, std::function<T()> fn) {
-    return asio::async_initiate<decltype(asio::use_awaitable), void(std::exception_ptr, T)>(
-        [&routes](auto handler, std::function<T()> fn) {
-            auto work = asio::make_work_guard(handler);  // the loop waits for us
-            using state_type = std::pair<decltype(handler), decltype(work)>;
-            auto state = std::make_shared<state_type>(std::move(handler), std::move(work));
-            routes.offload([state, fn = std::move(fn)]() mutable {
-                std::exception_ptr failure;
-                T result{};
-                try {
-                    result = fn();
-                } catch (...) {
-                    failure = std::current_exception();
-                }
-                auto executor = state->second.get_executor();
-                // The handler resumes the session's coroutine, on the session's executor; the
-                // state moves with it so that this thread keeps no part of the session.
-                asio::post(executor, [state = std::move(state), failure, result = std::move(result)]() mutable {
-                    auto& handler = state->first;
-                    std::move(handler)(failure, std::move(result));
-                });
-            });
-        },
-        asio::use_awaitable, std::move(fn));
-}
-
-}  // namespace
 
 asio::awaitable<void> ws_session::on_subscription(bool subscribe, bj::value data) {
     hold_deliveries();
@@ -207,32 +180,57 @@ std::optional<std::string> ws_session::token_of(const bj::value& data) {
     return std::string(t->get_string());
 }
 
-void ws_session::on_register(const bj::value& data) {
+asio::awaitable<void> ws_session::on_register(bj::value data) {
     auto token = token_of(data);
-    if (!token) return;
+    if (!token) co_return;
     auth::claims who;
     try {
         who = server_->routes.authenticate(*token);
     } catch (const auth::auth_error& e) {
         send_event("register", bj::object{{"success", false}, {"error", e.code()}, {"message", e.what()}});
-        return close_now(e.kind() == errc::token_expired ? close_code::token_expired : close_code::logged_out, e.what());
+        close_now(e.kind() == errc::token_expired ? close_code::token_expired : close_code::logged_out, e.what());
+        co_return;
     }
-    if (claims_ && claims_->device != who.device) return send_error(errc::invalid_input, "this socket is registered as another device");
+    if (claims_ && claims_->device != who.device) {
+        send_error(errc::invalid_input, "this socket is registered as another device");
+        co_return;
+    }
     std::optional<std::uint64_t> resume_from;
-    if (const auto* r = data.as_object().if_contains("resume_from"); r && !r->is_null()) {
-        if (!r->is_int64() && !r->is_uint64()) return send_error(errc::invalid_input, "resume_from must be a sequence number");
+    const auto* d = data.if_object();
+    if (const auto* r = d ? d->if_contains("resume_from") : nullptr; r && !r->is_null()) {
+        if (!r->is_int64() && !r->is_uint64()) {
+            send_error(errc::invalid_input, "resume_from must be a sequence number");
+            co_return;
+        }
         resume_from = r->to_number<std::uint64_t>();
     }
-    bool first = !claims_;
+    if (claims_) {  // registered already: a new token for the same device
+        claims_ = who;
+        arm_token_timer();
+        send_event("register", bj::object{{"success", true}, {"device", device_}, {"seq", last_seq_}});
+        co_return;
+    }
     claims_ = who;
     arm_token_timer();
-    if (!first) return send_event("register", bj::object{{"success", true}, {"device", device_}, {"seq", last_seq_}});
-    auto attached = attach(who, resume_from);
+    pipeline::device_hub::attach_result attached;
+    try {
+        auto joining = join(who, resume_from);
+        attached = co_await std::move(joining);
+    } catch (const std::exception& e) {
+        // The device streams cannot be reached (shared streams: the log or directory is down).
+        // Not registered: the client may try again.
+        claims_.reset();
+        token_timer_.cancel();
+        release_deliveries();
+        send_error(errc::unavailable, std::string("cannot join the device's stream now: ") + e.what());
+        co_return;
+    }
     send_event("register", bj::object{{"success", true}, {"device", device_}, {"seq", attached.seq}});
     if (attached.resync_required) {
         send_event("resync_required", bj::object{{"seq", attached.seq}, {"resume_from", *resume_from}});
     }
     for (auto& [seq, head] : attached.replay) enqueue(delivery(std::move(head), seq));
+    release_deliveries();
 }
 
 void ws_session::on_refresh(const bj::value& data) {

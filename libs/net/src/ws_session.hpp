@@ -31,7 +31,7 @@ private:
     asio::awaitable<void> on_text(std::string text);
     asio::awaitable<void> on_subscription(bool subscribe, boost::json::value data);
     std::optional<std::string> token_of(const boost::json::value& data);
-    void on_register(const boost::json::value& data);
+    asio::awaitable<void> on_register(boost::json::value data);
     void on_refresh(const boost::json::value& data);
     void arm_token_timer();
 

@@ -4,6 +4,9 @@
 
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <algorithm>
+#include <condition_variable>
+#include <stdexcept>
+#include <thread>
 #include <optional>
 #include <boost/json/serialize.hpp>
 
@@ -62,9 +65,169 @@ device_hub::device_hub(const std::filesystem::path& log_file, std::size_t backlo
     }
 }
 
+/// Writes detaches to the directory in order, off the caller's thread. A detach that fails is
+/// dropped: the entry then points at this instance until the device attaches elsewhere or this
+/// instance stops beating, and frames routed here meanwhile are dropped (the log keeps them).
+class device_hub::directory_writer {
+public:
+    explicit directory_writer(std::shared_ptr<device_directory> directory)
+        : directory_(std::move(directory)), thread_([this] { run(); }) {}
+    ~directory_writer() {
+        {
+            std::lock_guard lock(mutex_);
+            stopping_ = true;
+        }
+        wake_.notify_one();
+        thread_.join();
+    }
+    void detach(std::string device, std::string instance) {
+        std::lock_guard lock(mutex_);
+        if (pending_.size() >= 100000) return;  // bounded: past it entries go stale (see above)
+        pending_.emplace_back(std::move(device), std::move(instance));
+        wake_.notify_one();
+    }
+
+private:
+    void run() {
+        std::unique_lock lock(mutex_);
+        while (true) {
+            wake_.wait(lock, [&] { return stopping_ || !pending_.empty(); });
+            if (pending_.empty()) return;  // stopping, drained
+            auto [device, instance] = std::move(pending_.front());
+            pending_.pop_front();
+            lock.unlock();
+            try {
+                directory_->detach(device, instance);
+            } catch (const std::exception&) {
+            }
+            lock.lock();
+        }
+    }
+
+    std::shared_ptr<device_directory> directory_;
+    std::mutex mutex_;
+    std::condition_variable wake_;
+    std::deque<std::pair<std::string, std::string>> pending_;
+    bool stopping_ = false;
+    std::thread thread_;
+};
+
+device_hub::device_hub(shared_streams shared, std::chrono::seconds grace_period)
+    : backlog_(0), grace_(grace_period), shared_(std::move(shared)),
+      directory_writer_(std::make_unique<directory_writer>(shared_->directory)) {}
+
 device_hub::~device_hub() = default;
 
+void device_hub::deliver_numbered(const std::vector<numbered_delivery>& batch) {
+    struct target {
+        std::shared_ptr<connection> to;
+        const frame_head* head;
+        std::uint64_t seq;
+    };
+    std::vector<target> targets;
+    std::vector<std::string> gaps;
+    {
+        std::lock_guard lock(mutex_);
+        for (const auto& d : batch) {
+            for (const auto& [device, seq] : d.targets) {
+                auto it = devices_.find(device);
+                if (it == devices_.end()) continue;  // not here (any more): the log has it
+                auto& state = it->second;
+                if (state.connections.empty()) {
+                    if (state.joining > 0) state.seen_joining = std::max(state.seen_joining, seq);
+                    continue;
+                }
+                if (seq <= state.seq) continue;  // sent already (a redelivery, or filled from the log)
+                if (seq == state.seq + 1 && !state.gap) {
+                    state.seq = seq;
+                    for (const auto& c : state.connections) targets.push_back({c, &d.head, seq});
+                    continue;
+                }
+                // Frames of two transport managers crossed: the log has the ones in between.
+                if (!state.gap) gaps.push_back(device);
+                state.gap = true;
+            }
+        }
+    }
+    for (auto& t : targets) t.to->send(*t.head, t.seq);
+    for (const auto& device : gaps) fill_gap(device);
+}
+
+void device_hub::fill_gap(const std::string& device) {
+    std::uint64_t from;
+    {
+        std::lock_guard lock(mutex_);
+        from = devices_[device].seq;
+    }
+    device_log::read_result missed;
+    try {
+        missed = shared_->log->read(device, from);
+    } catch (...) {
+        std::lock_guard lock(mutex_);
+        devices_[device].gap = false;  // the next frame finds the gap again
+        throw;
+    }
+    std::lock_guard lock(mutex_);
+    auto& state = devices_[device];
+    state.gap = false;
+    for (auto& [seq, head] : missed.frames) {
+        if (seq <= state.seq) continue;
+        state.seq = seq;
+        auto shared_head = std::make_shared<const std::string>(std::move(head));
+        for (const auto& c : state.connections) c->send(shared_head, seq);
+    }
+    // Further back than the backlog reaches: what is gone is gone; go on from the newest.
+    state.seq = std::max(state.seq, missed.seq);
+}
+
+device_hub::attach_result device_hub::attach_shared(const std::string& device, std::shared_ptr<connection> c,
+                                                    std::optional<std::uint64_t> resume_from) {
+    {
+        std::lock_guard lock(mutex_);
+        auto& state = devices_[device];
+        ++state.joining;
+    }
+    auto leave = [&] {
+        std::lock_guard lock(mutex_);
+        --devices_[device].joining;
+    };
+    device_log::read_result read;
+    try {
+        // The directory first: a frame appended after the read below is routed here.
+        shared_->directory->attach(device, shared_->instance);
+        read = shared_->log->read(device, resume_from);
+        while (true) {
+            std::unique_lock lock(mutex_);
+            auto& state = devices_[device];
+            if (state.seen_joining > read.seq) {
+                // Frames routed here while reading came before this socket was registered.
+                lock.unlock();
+                auto more = shared_->log->read(device, read.seq);
+                for (auto& f : more.frames) read.frames.push_back(std::move(f));
+                read.seq = std::max(read.seq, more.seq);
+                continue;
+            }
+            state.connections.push_back(std::move(c));
+            state.disconnected_since.reset();
+            state.seq = std::max(state.seq, read.seq);
+            if (--state.joining == 0) state.seen_joining = 0;
+            break;
+        }
+    } catch (...) {
+        leave();
+        throw;
+    }
+    attach_result result;
+    result.seq = read.seq;
+    result.resync_required = read.resync_required;
+    if (resume_from && !read.resync_required) {
+        for (auto& [seq, head] : read.frames) result.replay.emplace_back(seq, std::make_shared<const std::string>(std::move(head)));
+    }
+    return result;
+}
+
 void device_hub::deliver(const std::vector<delivery>& batch) {
+    if (shared_) throw std::logic_error("device_hub::deliver: with shared streams the transport manager numbers frames");
     std::vector<std::pair<const delivery*, std::vector<std::uint64_t>>> assigned;
     struct target {
         std::shared_ptr<connection> to;
@@ -174,6 +337,7 @@ void device_hub::prune() {
 
 device_hub::attach_result device_hub::attach(const std::string& device, std::shared_ptr<connection> c,
                                              std::optional<std::uint64_t> resume_from) {
+    if (shared_) return attach_shared(device, std::move(c), resume_from);
     std::lock_guard lock(mutex_);
     auto& state = devices_[device];
     state.connections.push_back(std::move(c));
@@ -198,7 +362,12 @@ void device_hub::detach(const std::string& device, const connection* c) {
     if (it == devices_.end()) return;
     auto& conns = it->second.connections;
     std::erase_if(conns, [c](const auto& x) { return x.get() == c; });
-    if (conns.empty()) it->second.disconnected_since = std::chrono::steady_clock::now();
+    if (!conns.empty()) return;
+    it->second.disconnected_since = std::chrono::steady_clock::now();
+    if (!shared_) return;
+    // The stream lives in the log: nothing of this device needs keeping here.
+    if (it->second.joining == 0) devices_.erase(it);
+    directory_writer_->detach(device, shared_->instance);
 }
 
 void device_hub::restore(const std::string& device) {

@@ -38,6 +38,7 @@ stage_runner::stage_runner(std::shared_ptr<queue::broker> broker, const config::
       config_(graph.stage(stage)),
       max_hops_(max_hops),
       factory_(std::move(factory)),
+      queue_(stage),
       metrics_(m.stage(stage)),
       health_(h) {}
 
@@ -111,7 +112,7 @@ void stage_runner::run(std::size_t instance) {
         spdlog::error("stage {}: instance {} cannot start: {}", config_.name, instance, e.what());
         return;
     }
-    auto consumer = broker_->consume(config_.name, config_.prefetch);
+    auto consumer = broker_->consume(queue_, config_.prefetch);
     std::vector<held> waiting;                               // set aside for a retry, by due time
     std::unordered_map<std::uint64_t, std::size_t> attempts;  // failed attempts per message in hand
     const auto batch_size = std::min(s->batch_size(), config_.prefetch);
@@ -195,7 +196,8 @@ void stage_runner::run(std::size_t instance) {
                                 st = dead(m, "hop limit");
                                 break;
                             }
-                            st->publish.push_back({to, e.key.empty() ? m.key : e.key, {m.headers.op, m.headers.hops + 1}, e.body});
+                            st->publish.push_back({e.instance.empty() ? to : instance_queue(to, e.instance),
+                                                   e.key.empty() ? m.key : e.key, {m.headers.op, m.headers.hops + 1}, e.body});
                         }
                         if (st->what == queue::settlement::verdict::dead_letter) break;
                     }

@@ -134,8 +134,8 @@ namespace {
 
 class transport_manager_stage final : public stage {
 public:
-    transport_manager_stage(registry::registry& registry, std::string websocket_stage)
-        : registry_(registry), websocket_stage_(std::move(websocket_stage)) {}
+    transport_manager_stage(registry::registry& registry, std::string websocket_stage, const std::optional<shared_streams>& shared)
+        : registry_(registry), websocket_stage_(std::move(websocket_stage)), shared_(shared) {}
 
     std::size_t batch_size() const override { return 256; }
 
@@ -161,7 +161,7 @@ private:
         routes_.clear();
         registry_.find(channels, before.is_null() ? nullptr : &before, after.is_null() ? nullptr : &after, routes_);
         outcome o;
-        o.messages.push_back({body, {}, {}});  // the envelope, to the configured next (if any)
+        o.messages.push_back({body, {}, {}, {}});  // the envelope, to the configured next (if any)
         if (routes_.empty()) return o;
         // Devices with the same event and channels share one serialized frame.
         std::map<std::pair<change_kind, std::vector<std::string>>, bj::array> groups;
@@ -169,17 +169,45 @@ private:
             std::sort(r.channels.begin(), r.channels.end());
             groups[{r.kind, r.channels}].push_back(bj::value(r.device));
         }
+        if (shared_) return route_numbered(envelope, groups, std::move(o));
         bj::array deliveries;
         for (auto& [key, devices] : groups) {
             deliveries.push_back(bj::object{{"devices", std::move(devices)}, {"head", frame_head_for(envelope, key.first, key.second)}});
         }
         o.messages.push_back({bj::serialize(bj::object{{"op", envelope.at("op")}, {"deliveries", std::move(deliveries)}}),
-                              {websocket_stage_}, {}});
+                              {websocket_stage_}, {}, {}});
+        return o;
+    }
+
+    /// Shared streams (device_log.hpp): number each frame in the devices' logs, then send it to the
+    /// instance that holds each device's socket, `{op, deliveries: [{head, targets: [[device, seq]]}]}`
+    /// to that instance's queue. A log or directory outage throws: the change comes again, and the
+    /// log gives it the same numbers.
+    outcome route_numbered(const bj::object& envelope, std::map<std::pair<change_kind, std::vector<std::string>>, bj::array>& groups,
+                           outcome o) {
+        std::map<std::string, bj::array> per_instance;
+        for (auto& [key, device_values] : groups) {
+            std::vector<std::string> devices;
+            for (const auto& d : device_values) devices.emplace_back(d.as_string());
+            auto head = frame_head_for(envelope, key.first, key.second);
+            auto seqs = shared_->log->append(devices, head);
+            auto where = shared_->directory->locate(devices);
+            std::map<std::string, bj::array> targets;
+            for (std::size_t i = 0; i < devices.size(); ++i) {
+                if (!where[i].empty()) targets[where[i]].push_back(bj::array{bj::value(devices[i]), seqs[i]});
+            }
+            for (auto& [instance, list] : targets) per_instance[instance].push_back(bj::object{{"head", head}, {"targets", std::move(list)}});
+        }
+        for (auto& [instance, deliveries] : per_instance) {
+            o.messages.push_back({bj::serialize(bj::object{{"op", envelope.at("op")}, {"deliveries", std::move(deliveries)}}),
+                                  {websocket_stage_}, {}, instance});
+        }
         return o;
     }
 
     registry::registry& registry_;
     std::string websocket_stage_;
+    const std::optional<shared_streams>& shared_;
     std::vector<registry::route> routes_;
 };
 
@@ -190,6 +218,7 @@ public:
     std::size_t batch_size() const override { return 256; }
 
     std::vector<outcome> handle(const std::vector<queue::message>& batch) override {
+        if (hub_.shared()) return handle_numbered(batch);
         std::vector<outcome> outcomes(batch.size(), outcome::done());
         std::vector<delivery> deliveries;
         for (std::size_t i = 0; i < batch.size(); ++i) {
@@ -211,6 +240,30 @@ public:
         } catch (const std::exception& e) {
             throw unavailable("devices", std::string("device log write failed: ") + e.what());
         }
+        return outcomes;
+    }
+
+private:
+    /// Shared streams: frames the transport manager numbered, for this instance's sockets.
+    std::vector<outcome> handle_numbered(const std::vector<queue::message>& batch) {
+        std::vector<outcome> outcomes(batch.size(), outcome::done());
+        std::vector<numbered_delivery> deliveries;
+        for (std::size_t i = 0; i < batch.size(); ++i) {
+            try {
+                auto message = parse_json(batch[i].body, "websockets-transport message").as_object();
+                for (const auto& d : message.at("deliveries").as_array()) {
+                    numbered_delivery out{std::make_shared<const std::string>(d.at("head").as_string()), {}};
+                    for (const auto& t : d.at("targets").as_array()) {
+                        const auto& pair = t.as_array();
+                        out.targets.emplace_back(std::string(pair.at(0).as_string()), pair.at(1).to_number<std::uint64_t>());
+                    }
+                    deliveries.push_back(std::move(out));
+                }
+            } catch (const std::exception& e) {
+                outcomes[i] = outcome::dead(std::string("malformed delivery: ") + e.what());
+            }
+        }
+        hub_.deliver_numbered(deliveries);  // throws unavailable("devices"): the batch comes again
         return outcomes;
     }
 
@@ -242,9 +295,9 @@ private:
 
 }  // namespace
 
-stage_factory make_transport_manager(registry::registry& registry, const config::stage_config& c) {
+stage_factory make_transport_manager(registry::registry& registry, const config::stage_config& c, device_hub& hub) {
     auto target = c.transports.count("websocket") ? c.transports.at("websocket") : config::builtin::websockets;
-    return [&registry, target](std::size_t) { return std::make_unique<transport_manager_stage>(registry, target); };
+    return [&registry, target, &hub](std::size_t) { return std::make_unique<transport_manager_stage>(registry, target, hub.shared()); };
 }
 
 stage_factory make_websocket_transport(device_hub& hub) {
@@ -267,7 +320,7 @@ stage_factory make_stage(const config::stage_config& c, builtin_context& b) {
         case config::stage_kind::builtin: break;
     }
     if (c.name == config::builtin::writer) return make_writer(b.store, b.config, b.waiting);
-    if (c.name == config::builtin::transport_manager) return make_transport_manager(b.registry, c);
+    if (c.name == config::builtin::transport_manager) return make_transport_manager(b.registry, c, b.hub);
     if (c.name == config::builtin::websockets) return make_websocket_transport(b.hub);
     throw config::config_error("config key 'stages." + c.name + "': unknown built-in stage");
 }

@@ -8,6 +8,7 @@
 /// a frame is a shared head `{"event":..,"data":..,"seq":` completed per device with `N}`.
 /// Thread-safe.
 #include <sluice/metrics/metrics.hpp>
+#include <sluice/pipeline/device_log.hpp>
 
 #include <chrono>
 #include <cstdint>
@@ -44,10 +45,36 @@ struct delivery {
     bool redelivered = false;
 };
 
+/// Frames the transport manager numbered (shared streams): one head, each device with its number.
+struct numbered_delivery {
+    frame_head head;
+    std::vector<std::pair<std::string, std::uint64_t>> targets;
+};
+
+/// The distributed shape: numbers and backlogs live in `log`, written by the transport manager;
+/// the hub holds this instance's sockets and says so in `directory` (see device_log.hpp).
+struct shared_streams {
+    std::shared_ptr<device_log> log;
+    std::shared_ptr<device_directory> directory;
+    std::string instance;  ///< this websockets-transport instance
+};
+
 class device_hub {
 public:
+    /// One process: the hub numbers frames itself and keeps backlogs in a SQLite log.
     device_hub(const std::filesystem::path& log_file, std::size_t backlog, std::chrono::seconds grace_period);
+    /// Several websockets-transport instances: numbers and backlogs are shared.
+    device_hub(shared_streams shared, std::chrono::seconds grace_period);
     ~device_hub();
+
+    /// Shared streams: the transport manager numbers frames (`deliver_numbered`), not `deliver`.
+    const std::optional<shared_streams>& shared() const { return shared_; }
+
+    /// Sends frames numbered by the transport manager to this instance's sockets, each device's in
+    /// number order: a number already sent is skipped, a gap is filled from the log first. Throws
+    /// `sluice::unavailable` when the log cannot be read (the frames come again). Shared streams
+    /// only.
+    void deliver_numbered(const std::vector<numbered_delivery>& batch);
 
     /// Assigns sequence numbers, makes the frames durable (one transaction), then sends them to the
     /// devices' open connections. A device never gets one (op, event) twice while it is in its backlog. Throws when the log cannot be written: then nothing was sent and
@@ -59,7 +86,8 @@ public:
         bool resync_required = false;   ///< `resume_from` is no longer covered by the backlog
         std::vector<std::pair<std::uint64_t, frame_head>> replay;  ///< frames after `resume_from`
     };
-    /// Registers an open connection of `device`; with `resume_from`, also what it missed.
+    /// Registers an open connection of `device`; with `resume_from`, also what it missed. With
+    /// shared streams this reads the log and writes the directory: call it off the event loop.
     attach_result attach(const std::string& device, std::shared_ptr<connection> c, std::optional<std::uint64_t> resume_from);
     void detach(const std::string& device, const connection* c);
     /// A device known from its subscriptions after a restart: kept for one grace period.
@@ -71,12 +99,17 @@ public:
 
 private:
     struct device_state {
-        std::uint64_t seq = 0;
+        std::uint64_t seq = 0;  ///< shared streams: the last number sent to this instance's sockets
+        std::size_t joining = 0;           ///< shared streams: attaches reading the log
+        std::uint64_t seen_joining = 0;    ///< shared streams: highest number routed here meanwhile
+        bool gap = false;                  ///< shared streams: a gap is being filled from the log
         std::deque<std::pair<std::uint64_t, frame_head>> backlog;
         std::vector<std::shared_ptr<connection>> connections;
         std::optional<std::chrono::steady_clock::time_point> disconnected_since;
     };
     void persist(const std::vector<std::pair<const delivery*, std::vector<std::uint64_t>>>& assigned);
+    attach_result attach_shared(const std::string& device, std::shared_ptr<connection> c, std::optional<std::uint64_t> resume_from);
+    void fill_gap(const std::string& device);
     void prune();
 
     std::mutex mutex_;
@@ -84,7 +117,12 @@ private:
     std::size_t backlog_;
     std::chrono::seconds grace_;
     struct log;
-    std::unique_ptr<log> log_;
+    std::unique_ptr<log> log_;  ///< one process only
+    std::optional<shared_streams> shared_;
+    /// Shared streams: directory updates that must not wait on the caller's thread (a socket
+    /// closing on the event loop), written in order by one thread.
+    class directory_writer;
+    std::unique_ptr<directory_writer> directory_writer_;
     std::chrono::steady_clock::time_point last_prune_ = std::chrono::steady_clock::now();
 };
 

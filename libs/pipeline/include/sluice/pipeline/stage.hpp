@@ -28,6 +28,9 @@ struct outcome {
         std::string body;
         std::vector<std::string> to;  ///< stages; empty: the stage's configured `next`
         std::string key;              ///< ordering key; empty: the input's
+        /// Set: to one instance of each target stage (its own queue, `instance_queue`), e.g. the
+        /// websockets-transport instance that holds a device's socket.
+        std::string instance;
     };
     action what = action::forward;
     std::vector<emitted> messages;
@@ -39,13 +42,17 @@ struct outcome {
 
     static outcome forward(std::string body, std::vector<std::string> to = {}) {
         outcome o;
-        o.messages.push_back({std::move(body), std::move(to), {}});
+        o.messages.push_back({std::move(body), std::move(to), {}, {}});
         return o;
     }
     static outcome done() { return {action::done, {}, {}, {}, {}}; }
     static outcome retry(std::string why, std::chrono::milliseconds after = {}) { return {action::retry, {}, after, std::move(why), {}}; }
     static outcome dead(std::string why) { return {action::dead_letter, {}, {}, std::move(why), {}}; }
 };
+
+/// The queue of one running instance of `stage` (processes of the distributed shape that each own
+/// a queue, as the websockets-transport does): `stage@instance`. Stage names cannot hold '@'.
+inline std::string instance_queue(const std::string& stage, const std::string& instance) { return stage + "@" + instance; }
 
 /// One instance of a stage, used from one thread.
 ///

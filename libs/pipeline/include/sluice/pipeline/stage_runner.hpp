@@ -34,6 +34,9 @@ public:
     /// before `start`.
     using abandoned = std::function<void(const queue::message&, const std::string& reason)>;
     void on_abandoned(abandoned callback) { on_abandoned_ = std::move(callback); }
+    /// Consumes the queue of this process's instance of the stage (`instance_queue`) instead of
+    /// the stage's shared queue. Set before `start`.
+    void consume_instance_queue(const std::string& instance) { queue_ = instance_queue(config_.name, instance); }
     void start();
     /// Stops fetching, finishes and settles what is in hand (messages set aside for a retry are
     /// put back), waits for the settlements to be durable, joins. Idempotent.
@@ -51,6 +54,7 @@ private:
     std::size_t max_hops_;
     stage_factory factory_;
     abandoned on_abandoned_;
+    std::string queue_;  ///< what the instances consume
     metrics::stage_metrics& metrics_;
     health& health_;
     std::vector<std::thread> threads_;

@@ -20,10 +20,13 @@ stage_factory make_writer(store::store& store, const config::config& c, waiters&
 
 /// transport manager: finds the devices each change reaches (channels + filters, before and after
 /// images) and forwards one delivery batch `{op, deliveries: [{devices, head}]}` to the stage of
-/// `transports.websocket`; the envelope itself goes on to the stage's `next` (if any).
-stage_factory make_transport_manager(registry::registry& registry, const config::stage_config& c);
+/// `transports.websocket`; the envelope itself goes on to the stage's `next` (if any). When `hub`
+/// has shared streams it numbers the frames in the device log and sends each instance of the
+/// websocket stage `{op, deliveries: [{head, targets: [[device, seq]]}]}` for the devices it holds.
+stage_factory make_transport_manager(registry::registry& registry, const config::stage_config& c, device_hub& hub);
 
-/// websocket transport: sequences, logs and sends the frames to the devices' connections.
+/// websocket transport: sequences, logs and sends the frames to the devices' connections (with
+/// shared streams: sends the numbered frames to this instance's sockets, in order).
 stage_factory make_websocket_transport(device_hub& hub);
 
 /// `kind = "exec"`: a child process per instance speaking JSON Lines (DESIGN.md §8), restarted
