@@ -276,6 +276,7 @@ void connection::handle_frame(const amqp_frame_t& frame) {
 }
 
 void connection::poll() {
+    amqp_maybe_release_buffers(state_);  // decoded frames live in the connection's pool until then
     while (true) {
         amqp_frame_t frame;
         timeval zero{0, 0};
@@ -287,6 +288,7 @@ void connection::poll() {
 }
 
 void connection::wait_confirms(std::uint64_t last, std::chrono::steady_clock::time_point deadline) {
+    amqp_maybe_release_buffers(state_);
     while (confirmed_ < last) {
         auto left = until(deadline);
         if (left.count() == 0) fail("publisher confirms timed out");

@@ -571,7 +571,8 @@ class rabbitmq_broker final : public queue::broker {
         completion done;
         publisher_->run_task(
             [result, queue, partitions](connection& c) {
-                declare_stage(c, queue, partitions);  // creates nothing new when it exists
+                // Declares (idempotent) rather than passive declares: a passive one of a missing
+                // queue would close the channel.
                 for (std::size_t i = 0; i < partitions; ++i)
                     result->ready += c.declare(partition_queue(queue, i, partitions), true);
                 result->dead = c.declare(dead_letter_queue(queue), false);

@@ -32,7 +32,10 @@
 /// - `settle` (on the consumer's thread; `done` runs before settle returns): the downstream
 ///   messages, the dead letters and the markers are published and confirmed first, then each
 ///   message is `basic.ack`ed. If that fails the messages come again (rejected back or redelivered
-///   after the connection's loss): at least once, never lost. A dead letter is the message (body,
+///   after the connection's loss): at least once, never lost. AMQP has no transaction across
+///   queues, so "atomic" is kept as: never an ack without its publishes; if the connection fails
+///   between the confirms and the ack, the downstream messages exist twice (same `op`, which the
+///   next stage uses to drop the duplicate). A dead letter is the message (body,
 ///   key, op, hops) with `x-sluice-reason`, `x-sluice-dead-at` (ms since the epoch) and
 ///   `x-sluice-dead-id` (its id for `sluice dlq`, random 53 bits).
 /// - Overtake markers (for replay order): when a consumer acks a message whose key it knows has a
@@ -42,6 +45,9 @@
 ///   another consumer of S in this process) dead-lettered, and those found in `S.dead` when the
 ///   first consumer of S in this process started. Markers are at most one per dead letter;
 ///   replay drops those that no longer follow a dead letter of their key.
+/// - Single active consumer does not rebalance: the consumer that registered first on a partition
+///   keeps it until its connection goes, so an instance started later takes over partitions only
+///   from a dead one (RabbitMQ 3.10 has no priorities for single active consumers).
 /// - Outages: each consumer and the publisher have their own connection (rabbitmq-c connections are
 ///   not thread-safe), heartbeats, and reconnect by themselves with capped exponential backoff
 ///   (100 ms … 5 s). Meanwhile `problem()` says what is wrong, `fetch` returns nothing and
