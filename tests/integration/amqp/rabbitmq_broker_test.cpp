@@ -84,6 +84,18 @@ TEST(RabbitmqBroker, PublishConsumeSettleWithDownstreamPublishes) {
     EXPECT_FALSE(q->problem());
 }
 
+TEST(RabbitmqBroker, APublishToAQueueNotDeclaredYetDeclaresIt) {
+    auto instance = unique_queue("websockets-transport") + ".instance-7";  // not in options.queues
+    auto q = sluice::amqp::open_rabbitmq(options({}, 2));
+    q->publish_and_wait({{instance, "device-1", {"op", 1}, "frame"}});
+    auto s = q->stats(instance);
+    EXPECT_EQ(s.ready, 1u);
+    auto c = q->consume(instance, 8);
+    auto got = fetch_n(*c, 1);
+    ASSERT_EQ(bodies(got), (std::vector<std::string>{"frame"}));
+    settle(*c, {ack(got[0])});
+}
+
 TEST(RabbitmqBroker, QuorumQueuesWithSingleActiveConsumer) {
     auto a = unique_queue("sac");
     auto q = sluice::amqp::open_rabbitmq(options({a}, 2));
