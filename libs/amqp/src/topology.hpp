@@ -1,0 +1,33 @@
+#pragma once
+// Naming and message formats shared by the broker and the admin (see broker.hpp).
+#include <sluice/queue/queue.hpp>
+#include <string>
+#include <unordered_set>
+
+#include "connection.hpp"
+
+namespace sluice::amqp::detail {
+
+/// Declares the partitions of `stage` and its `.dead` queue.
+void declare_stage(connection& c, const std::string& stage, std::size_t partitions);
+
+/// `m` as published to its partition of `partitions`.
+wire_message to_wire(const queue::outgoing& m, std::size_t partitions);
+
+/// The dead letter of a message of `stage`.
+wire_message dead_letter_of(const std::string& stage, const std::string& key, const queue::headers& h,
+                            const std::string& body, const std::string& reason);
+
+/// The marker saying a message of `key` was settled in `stage` after its dead letters.
+wire_message marker_of(const std::string& stage, const std::string& key);
+
+bool is_marker(const received& r);
+
+/// Every message of `queue`, oldest first, by basic.get without ack: they stay unacked (and
+/// invisible to others) until the connection or channel closes.
+std::vector<received> browse(connection& c, const std::string& queue);
+
+/// Keys with a dead letter in `dead` that no marker follows.
+std::unordered_set<std::string> unmarked_dead_keys(const std::vector<received>& dead);
+
+}  // namespace sluice::amqp::detail
