@@ -389,6 +389,11 @@ struct client::impl {
         return future.get();
     }
 
+    bool is_stopped() {
+        std::lock_guard lock(wait_mutex);
+        return stopped;
+    }
+
     /// Waits for `d` or until the deadline or a stop, whichever comes first.
     void pause(std::chrono::milliseconds d, clock::time_point deadline) {
         std::unique_lock lock(wait_mutex);
@@ -542,7 +547,7 @@ reply client::call(std::string_view key, const std::vector<std::string>& args, c
     bool refresh_first = false;
     bool wait_first = false;  // after a failure; never after a redirection
     int redirections = 0;
-    while (clock::now() < deadline) {
+    while (clock::now() < deadline && !m.is_stopped()) {
         if (wait_first) {
             m.pause(backoff, deadline);
             backoff = std::min<std::chrono::milliseconds>(backoff * 2, 500ms);
@@ -630,7 +635,7 @@ std::vector<endpoint> client::masters(clock::time_point deadline) {
     if (!m.options.cluster) return {m.options.seeds.front()};
     std::string failure;
     while (!m.refresh(deadline, failure)) {
-        if (clock::now() >= deadline)
+        if (clock::now() >= deadline || m.is_stopped())
             throw unavailable("registry", "redis: cannot read the slot map: " + failure);
         m.pause(100ms, deadline);
     }
@@ -645,6 +650,12 @@ std::vector<endpoint> client::masters(clock::time_point deadline) {
 std::uint64_t client::slot_map_version() const {
     std::lock_guard lock(impl_->map_mutex);
     return impl_->map_version;
+}
+
+void client::stop() {
+    std::lock_guard lock(impl_->wait_mutex);
+    impl_->stopped = true;
+    impl_->wait_cv.notify_all();
 }
 
 client::redirections client::followed() const {

@@ -62,6 +62,10 @@ class client {
     client(const client&) = delete;
     client& operator=(const client&) = delete;
 
+    /// Makes waiting calls give up (with `unavailable`) instead of retrying until their
+    /// deadline: for a fast shutdown of the caller threads. The client stays usable for nothing.
+    void stop();
+
     /// Runs `args` on the node that owns `key` (any node in standalone mode), following
     /// redirections and retrying outages until `deadline`. Error replies other than redirections
     /// and transient cluster states are returned, not thrown.

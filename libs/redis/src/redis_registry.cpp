@@ -360,6 +360,7 @@ class redis_registry_impl final : public redis_registry {
             stopping_ = true;
         }
         state_cv_.notify_all();
+        feed_.stop();  // the follower may be retrying an outage: let it give up now
         follower_.join();
     }
 
