@@ -4,7 +4,7 @@
 /// where a filtered subscription's channel is its pattern plus `:filter:F` (`channel::channel`):
 /// one device holds any number of filtered subscriptions on one pattern, and subscribing again to
 /// a channel is idempotent. Implementations: in memory with SQLite persistence (embedded; rebuilt
-/// on restart), Redis (distributed, later). Thread-safe.
+/// on restart), Redis (distributed: `sluice/redis/registry.hpp`). Thread-safe.
 #include <sluice/registry/subscription_index.hpp>
 
 #include <boost/json/value.hpp>
@@ -49,7 +49,9 @@ public:
     virtual std::vector<std::string> devices() = 0;
     /// The devices a change published on the patterns `channels` (`channel::channels_for`)
     /// reaches: appends one route per (device, kind). Costs O(matching subscriptions), whatever
-    /// the number of subscriptions of a device.
+    /// the number of subscriptions of a device. An implementation backed by a server (Redis)
+    /// throws `unavailable` while it cannot be sure its answer is complete, as every other call
+    /// does while its backend cannot be reached; it never answers from state it knows is stale.
     virtual void find(std::span<const std::string> channels, const boost::json::value* before,
                       const boost::json::value* after, std::vector<route>& out) = 0;
     virtual std::size_t size() = 0;
