@@ -1,7 +1,6 @@
 #include <sluice/core/error.hpp>
 #include <sluice/core/ids.hpp>
 #include <sluice/core/json_io.hpp>
-#include <sluice/json/patch.hpp>
 #include <sluice/json/path.hpp>
 #include <sluice/json/value.hpp>
 #include <sluice/store/store.hpp>
@@ -38,16 +37,6 @@ SQLite::Database open_db(const std::filesystem::path& file) {
     db.exec("CREATE TABLE IF NOT EXISTS applied_ops (op TEXT PRIMARY KEY, envelope TEXT NOT NULL, at INTEGER NOT NULL)");
     return db;
 }
-
-const char* event_of(write_request::kind k) {
-    switch (k) {
-        case write_request::kind::create: return "model_created";
-        case write_request::kind::update: return "model_updated";
-        case write_request::kind::remove: return "model_deleted";
-    }
-    return "";
-}
-
 
 /// A document on its way through a sorted query, with its sort keys.
 struct sortable {
@@ -210,51 +199,15 @@ public:
             }
         }
         auto before = load(prepared(load_, load_sql), change.app, change.model, change.id);
-        if (change.require_owner && before && change.type != write_request::kind::create &&
-            before->at("owner").as_string() != change.actor)
-            throw error(errc::forbidden, "document '" + change.id + "' belongs to another user");
-        std::optional<bj::object> after;
-        switch (change.type) {
-            case write_request::kind::create: {
-                if (before) throw error(errc::conflict, "document '" + change.id + "' already exists");
-                bj::object doc = change.body;
-                doc["id"] = change.id;
-                doc["owner"] = change.actor;
-                doc["version"] = 1;
-                doc["created_at"] = change.ts;
-                doc["updated_at"] = change.ts;
-                after = std::move(doc);
-                break;
-            }
-            case write_request::kind::update: {
-                if (!before) throw error(errc::not_found, "document '" + change.id + "' does not exist");
-                bj::value doc = *before;
-                json::patch::parse(change.patch).apply(doc);  // throws patch_error (final)
-                auto& o = doc.as_object();
-                o["id"] = change.id;
-                o["owner"] = (*before)["owner"];
-                o["version"] = (*before)["version"].to_number<std::int64_t>() + 1;
-                o["created_at"] = (*before)["created_at"];
-                o["updated_at"] = change.ts;
-                after = std::move(o);
-                break;
-            }
-            case write_request::kind::remove:
-                if (!before) throw error(errc::not_found, "document '" + change.id + "' does not exist");
-                break;
-        }
-        const auto& image = after ? *after : *before;
-        std::string owner(image.at("owner").as_string());
-        std::int64_t version = after ? after->at("version").to_number<std::int64_t>()
-                                     : before->at("version").to_number<std::int64_t>() + 1;
-        if (after) {
+        auto effect = compute_change(change, before);  // throws the final errors
+        if (effect.after) {
             auto& put = prepared(put_, "INSERT OR REPLACE INTO documents (app, model, id, owner, version, body) VALUES (?, ?, ?, ?, ?, ?)");
             put.bind(1, change.app);
             put.bind(2, change.model);
             put.bind(3, change.id);
-            put.bind(4, owner);
-            put.bind(5, version);
-            put.bind(6, bj::serialize(*after));
+            put.bind(4, effect.owner);
+            put.bind(5, effect.version);
+            put.bind(6, bj::serialize(*effect.after));
             put.exec();
         } else {
             auto& del = prepared(delete_, "DELETE FROM documents WHERE app = ? AND model = ? AND id = ?");
@@ -263,12 +216,7 @@ public:
             del.bind(3, change.id);
             del.exec();
         }
-        bj::object envelope{{"op", change.op},       {"event", event_of(change.type)}, {"app", change.app},
-                            {"model", change.model}, {"id", change.id},                {"owner", owner},
-                            {"actor", change.actor}, {"version", version},              {"ts", change.ts}};
-        if (change.type == write_request::kind::update) envelope["patch"] = change.patch;
-        envelope["before"] = before ? bj::value(*before) : bj::value(nullptr);
-        envelope["after"] = after ? bj::value(*after) : bj::value(nullptr);
+        auto& envelope = effect.envelope;
         auto& record = prepared(record_op_, "INSERT INTO applied_ops (op, envelope, at) VALUES (?, ?, ?)");
         record.bind(1, change.op);
         record.bind(2, bj::serialize(envelope));

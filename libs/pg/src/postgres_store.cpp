@@ -1,0 +1,442 @@
+#include "connection.hpp"
+
+#include <sluice/core/error.hpp>
+#include <sluice/core/ids.hpp>
+#include <sluice/core/json_io.hpp>
+#include <sluice/json/path.hpp>
+#include <sluice/json/value.hpp>
+#include <sluice/pg/store.hpp>
+
+#include <boost/json/serialize.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+
+namespace sluice::pg {
+
+namespace bj = boost::json;
+namespace st = sluice::store;
+using detail::clock;
+using detail::connection;
+using detail::connection_lost;
+using detail::params;
+using detail::server_error;
+using store::write_request;
+
+namespace {
+
+// The schema, created idempotently. The advisory lock serialises processes starting at once:
+// concurrent CREATE ... IF NOT EXISTS of one table can still fail on the catalog's unique index.
+constexpr std::int64_t schema_lock_key = 0x5e1c3'd0c5;
+const char* const schema[] = {
+    "CREATE TABLE IF NOT EXISTS documents (app text NOT NULL, model text NOT NULL, id text NOT NULL, "
+    "owner text NOT NULL, version bigint NOT NULL, seq bigint NOT NULL, doc text NOT NULL, body jsonb NOT NULL, "
+    "PRIMARY KEY (app, model, id))",
+    "CREATE SEQUENCE IF NOT EXISTS document_writes",
+    "CREATE INDEX IF NOT EXISTS documents_owner ON documents (app, model, owner)",
+    "CREATE INDEX IF NOT EXISTS documents_seq ON documents (app, model, seq)",
+    "CREATE INDEX IF NOT EXISTS documents_body ON documents USING gin (body jsonb_path_ops)",
+    "CREATE TABLE IF NOT EXISTS applied_ops (op text PRIMARY KEY, envelope text NOT NULL, at bigint NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS applied_ops_at ON applied_ops (at)",
+};
+
+constexpr const char* seen_op_sql = "SELECT envelope FROM applied_ops WHERE op = $1";
+constexpr const char* get_sql = "SELECT doc FROM documents WHERE app = $1 AND model = $2 AND id = $3";
+constexpr const char* lock_sql = "SELECT doc FROM documents WHERE app = $1 AND model = $2 AND id = $3 FOR UPDATE";
+constexpr const char* insert_sql =
+    "INSERT INTO documents (app, model, id, owner, version, seq, doc, body) "
+    "VALUES ($1, $2, $3, $4, $5, nextval('document_writes'), $6::text, ($6::text)::jsonb) ON CONFLICT DO NOTHING";
+constexpr const char* update_sql =
+    "UPDATE documents SET owner = $4, version = $5, seq = nextval('document_writes'), doc = $6::text, body = ($6::text)::jsonb "
+    "WHERE app = $1 AND model = $2 AND id = $3";
+constexpr const char* delete_sql = "DELETE FROM documents WHERE app = $1 AND model = $2 AND id = $3";
+constexpr const char* record_sql =
+    "INSERT INTO applied_ops (op, envelope, at) VALUES ($1, $2, $3) ON CONFLICT (op) DO NOTHING";
+
+/// Another transaction recorded the same op while this one applied it: this one must not count.
+struct lost_op_race {};
+
+bj::object parse_object(std::string_view text) { return parse_json(text, "stored document").as_object(); }
+
+/// Numbers beyond 2^53 are not pushed down: a double there and its shortest decimal form (what
+/// the document holds) can differ in value, so SQL's exact comparison could drop a document
+/// that the filter, comparing binary values, matches.
+bool exact_enough(double x) { return std::fabs(x) < 9007199254740992.0; }
+bool exact_enough(const bj::value& v) {
+    if (v.is_int64()) return exact_enough(static_cast<double>(v.get_int64()));
+    if (v.is_uint64()) return v.get_uint64() < (std::uint64_t(1) << 53);
+    if (v.is_double()) return exact_enough(v.get_double());
+    return true;
+}
+
+/// A query under construction: SQL text and its parameters.
+struct query {
+    std::string sql;
+    params values;
+    std::string add(std::string v) {
+        values.emplace_back(std::move(v));
+        return "$" + std::to_string(values.size());
+    }
+};
+
+/// Appends `AND (...)` for the filter's necessary conditions on top-level fields (see the
+/// header). Each is only necessary: a field holding an array stays a candidate, as an element
+/// may match; the filter decides on every row returned.
+void push_down(const json::filter& filter, query& q) {
+    for (const auto& c : filter.constraints()) {
+        auto segments = c.path->segments();
+        if (segments.size() != 1) continue;
+        const std::string& key = segments[0].key;
+        if (c.type == json::field_constraint::kind::equals) {
+            if (c.values.empty() || c.values.size() > 100) continue;
+            if (!std::all_of(c.values.begin(), c.values.end(), [](const bj::value& v) { return exact_enough(v); }))
+                continue;
+            std::string clause;
+            for (const auto& v : c.values) {
+                // JSONB containment: {"k": v} is the scalar itself, {"k": [v]} an array holding it;
+                // both are answered by the jsonb_path_ops index.
+                if (!clause.empty()) clause += " OR ";
+                const std::string scalar = q.add(bj::serialize(bj::object{{key, v}}));
+                const std::string element = q.add(bj::serialize(bj::object{{key, bj::array{v}}}));
+                clause += "body @> " + scalar + "::jsonb OR body @> " + element + "::jsonb";
+            }
+            q.sql += " AND (" + clause + ")";
+        } else {
+            const bool low = std::isfinite(c.low) && exact_enough(c.low);
+            const bool high = std::isfinite(c.high) && exact_enough(c.high);
+            if (!low && !high) continue;
+            const std::string k = q.add(key);
+            std::string clause = "(jsonb_typeof(body -> " + k + ") = 'number'";
+            if (low) {
+                const std::string bound = q.add(bj::serialize(bj::value(c.low)));
+                clause += " AND body -> " + k + (c.low_open ? " > " : " >= ") + bound + "::jsonb";
+            }
+            if (high) {
+                const std::string bound = q.add(bj::serialize(bj::value(c.high)));
+                clause += " AND body -> " + k + (c.high_open ? " < " : " <= ") + bound + "::jsonb";
+            }
+            q.sql += " AND (" + clause + ") OR jsonb_typeof(body -> " + k + ") = 'array')";
+        }
+    }
+}
+
+/// A document on its way through a sorted query, with its sort keys.
+struct sortable {
+    std::vector<bj::value> keys;
+    std::size_t position;
+    bj::object doc;
+};
+
+/// The first value at `path` as the filter language reaches it (null when missing).
+bj::value first_value(const bj::object& doc, const json::field_path& path) {
+    const bj::value* found = nullptr;
+    bj::value root(doc);
+    json::any_value(&root, path.segments(), [&](const bj::value* v) {
+        found = v;
+        return true;
+    });
+    return found ? *found : bj::value(nullptr);
+}
+
+class postgres_store final : public st::store {
+public:
+    explicit postgres_store(postgres_options options)
+        : options_(std::move(options)),
+          pool_(options_.url, options_.pool_size, options_.statement_timeout, options_.connect_timeout) {}
+
+    std::optional<bj::object> get(const std::string& app, const std::string& model, const std::string& id) override {
+        return with_connection([&](connection& c) -> std::optional<bj::object> {
+            auto r = c.exec_prepared("get_doc", get_sql, {app, model, id}, pool_.statement_deadline());
+            if (r.rows() == 0) return std::nullopt;
+            return parse_object(r.get(0, 0));
+        });
+    }
+
+    std::vector<outcome> apply_batch(const std::vector<write_request>& changes) override {
+        if (changes.empty()) return {};
+        auto out = with_connection([&](connection& c) {
+            for (int attempt = 1;; ++attempt) {
+                try {
+                    return apply_in_transaction(c, changes);
+                } catch (const server_error& e) {
+                    rollback(c);
+                    // A deadlock between two batches (documents locked in opposite orders) or a
+                    // serialization failure: the transaction changed nothing, so run it again.
+                    if (!e.retryable() || attempt == 5) throw;
+                } catch (...) {
+                    rollback(c);
+                    throw;
+                }
+            }
+        });
+        prune_applied_ops();
+        return out;
+    }
+
+    std::vector<bj::object> find(const std::string& app, const std::string& model,
+                                 const st::find_options& options) override {
+        return with_connection([&](connection& c) { return find_on(c, app, model, options); });
+    }
+
+    bool healthy() override {
+        try {
+            return with_connection([&](connection& c) {
+                return c.exec_prepared("healthy", "SELECT count(*) FROM applied_ops WHERE op = ''", {},
+                                       pool_.statement_deadline())
+                           .rows() == 1;
+            });
+        } catch (const std::exception&) {
+            return false;
+        }
+    }
+
+private:
+    /// Runs `fn` on a pooled connection and turns what goes wrong into the store's errors. A
+    /// connection that was idle in the pool and turns out dead (the server restarted since) is
+    /// replaced and `fn` run once more: every operation here may run twice (apply is idempotent
+    /// by op, and a transaction cut off before COMMIT changed nothing).
+    template <class Fn>
+    auto with_connection(Fn fn) -> decltype(fn(std::declval<connection&>())) {
+        for (int attempt = 1;; ++attempt) {
+            bool fresh = true;
+            try {
+                auto lease = pool_.acquire(clock::now() + options_.statement_timeout);
+                fresh = lease.fresh();
+                if (!schema_ready_.load(std::memory_order_acquire)) create_schema(*lease);
+                return fn(*lease);
+            } catch (const connection_lost& e) {
+                if (attempt == 1 && !fresh) continue;
+                pool_.drop_idle();  // the others would most likely fail the same way, one by one
+                throw unavailable("store", std::string("PostgreSQL: ") + e.what());
+            } catch (const server_error& e) {
+                // Our SQL being wrong (class 42) or the server's own failure (XX) is a bug; every
+                // other refusal here (timeouts, resources, shutdown) is the store being unable.
+                if (e.sqlstate().starts_with("42") || e.sqlstate().starts_with("XX"))
+                    throw error(errc::internal, "PostgreSQL refused a statement (" + e.sqlstate() + "): " + e.what());
+                throw unavailable("store", "PostgreSQL (" + e.sqlstate() + "): " + e.what());
+            }
+        }
+    }
+
+    void create_schema(connection& c) {
+        std::lock_guard lock(schema_mutex_);
+        if (schema_ready_.load(std::memory_order_acquire)) return;
+        try {
+            c.exec("BEGIN", pool_.statement_deadline());
+            c.exec("SELECT pg_advisory_xact_lock(" + std::to_string(schema_lock_key) + ")", {},
+                   pool_.statement_deadline());
+            for (const char* statement : schema) c.exec(statement, pool_.statement_deadline());
+            c.exec("COMMIT", pool_.statement_deadline());
+        } catch (...) {
+            rollback(c);
+            throw;
+        }
+        schema_ready_.store(true, std::memory_order_release);
+    }
+
+    /// Ends a failed transaction so the connection can serve the next caller; a connection that
+    /// cannot is broken and will be replaced.
+    void rollback(connection& c) noexcept {
+        try {
+            if (!c.broken()) c.exec("ROLLBACK", pool_.statement_deadline());
+        } catch (...) {
+        }
+    }
+
+    std::vector<outcome> apply_in_transaction(connection& c, const std::vector<write_request>& changes) {
+        c.exec("BEGIN", pool_.statement_deadline());
+        std::vector<outcome> out(changes.size());
+        for (std::size_t i = 0; i < changes.size(); ++i) {
+            const auto& change = changes[i];
+            c.exec("SAVEPOINT change", pool_.statement_deadline());
+            try {
+                out[i].change = apply_one(c, change);
+                c.exec("RELEASE SAVEPOINT change", pool_.statement_deadline());
+                continue;
+            } catch (const sluice::error&) {  // final: this change only
+                out[i].failure = std::current_exception();
+            } catch (const lost_op_race&) {
+            } catch (const server_error& e) {
+                if (!e.input_rejected()) throw;
+                out[i].failure = std::make_exception_ptr(invalid_input(
+                    errc::invalid_input, "PostgreSQL cannot store document '" + change.id + "' (" + e.sqlstate() +
+                                             "): " + e.what()));
+            }
+            c.exec("ROLLBACK TO SAVEPOINT change", pool_.statement_deadline());
+            c.exec("RELEASE SAVEPOINT change", pool_.statement_deadline());
+            // A failure may be the consequence of another process having applied this very op
+            // meanwhile (its create made ours a conflict, its delete ours a not_found): the op
+            // then counts as applied, and its record is visible now that we waited for it.
+            if (auto recorded = recorded_envelope(c, change.op)) {
+                out[i].failure = nullptr;
+                out[i].change = st::applied_change{std::move(*recorded), true};
+            } else if (!out[i].failure) {  // lost the race, yet no record: cannot say; try again later
+                throw unavailable("store", "op '" + change.op + "' was recorded concurrently but is not visible");
+            }
+        }
+        c.exec("COMMIT", pool_.statement_deadline());
+        return out;
+    }
+
+    std::optional<bj::object> recorded_envelope(connection& c, const std::string& op) {
+        auto seen = c.exec_prepared("seen_op", seen_op_sql, {op}, pool_.statement_deadline());
+        if (seen.rows() == 0) return std::nullopt;
+        return parse_object(seen.get(0, 0));
+    }
+
+    st::applied_change apply_one(connection& c, const write_request& change) {
+        if (auto recorded = recorded_envelope(c, change.op)) return {std::move(*recorded), true};
+        // The row lock makes a concurrent writer of this document wait until we commit, then
+        // read our result: per-document serialisation across processes.
+        auto locked =
+            c.exec_prepared("lock_doc", lock_sql, {change.app, change.model, change.id}, pool_.statement_deadline());
+        std::optional<bj::object> before;
+        if (locked.rows() > 0) before = parse_object(locked.get(0, 0));
+        auto effect = st::compute_change(change, before);  // throws the final errors
+        params key{change.app, change.model, change.id};
+        if (effect.after) {
+            params row{change.app, change.model, change.id, effect.owner, std::to_string(effect.version),
+                       bj::serialize(*effect.after)};
+            if (before) {
+                c.exec_prepared("update_doc", update_sql, row, pool_.statement_deadline());
+            } else if (c.exec_prepared("insert_doc", insert_sql, row, pool_.statement_deadline()).affected() == 0) {
+                // Another transaction created this id after our read and committed first.
+                throw error(errc::conflict, "document '" + change.id + "' already exists");
+            }
+        } else {
+            c.exec_prepared("delete_doc", delete_sql, key, pool_.statement_deadline());
+        }
+        auto envelope_text = bj::serialize(effect.envelope);
+        auto recorded = c.exec_prepared("record_op", record_sql, {change.op, envelope_text, std::to_string(change.ts)},
+                                        pool_.statement_deadline());
+        if (recorded.affected() == 0) throw lost_op_race{};
+        return {std::move(effect.envelope), false};
+    }
+
+    /// Idempotency records only need to outlive redelivery: keep a week, pruned at most hourly
+    /// by each process, outside the writers' transactions; a failure waits for the next time.
+    void prune_applied_ops() {
+        auto now = now_ms();
+        auto last = last_prune_.load(std::memory_order_relaxed);
+        if (now - last < 3600 * 1000 || !last_prune_.compare_exchange_strong(last, now)) return;
+        try {
+            with_connection([&](connection& c) {
+                c.exec_prepared("prune_ops", "DELETE FROM applied_ops WHERE at < $1",
+                                {std::to_string(now - std::int64_t(7) * 24 * 3600 * 1000)}, pool_.statement_deadline());
+            });
+        } catch (const std::exception&) {
+        }
+    }
+
+    std::vector<bj::object> find_on(connection& c, const std::string& app, const std::string& model,
+                                    const st::find_options& options) {
+        if (options.limit == 0) return {};
+        query q{"SELECT seq, doc FROM documents WHERE app = $1 AND model = $2", {app, model}};
+        if (options.owner) q.sql += " AND owner = " + q.add(*options.owner);
+        if (options.id) q.sql += " AND id = " + q.add(*options.id);
+        const bool sorted = !options.sort.empty();
+        // Without a filter or a sort, SQL's order (seq: write order, as SQLite's rowid) and
+        // paging are the answer.
+        if (!options.filter && !sorted) {
+            const std::string limit = q.add(std::to_string(options.limit));
+            const std::string offset = q.add(std::to_string(options.offset));
+            q.sql += " ORDER BY seq LIMIT " + limit + " OFFSET " + offset;
+            auto r = c.exec(q.sql, q.values, pool_.statement_deadline());
+            std::vector<bj::object> out;
+            out.reserve(static_cast<std::size_t>(r.rows()));
+            for (int row = 0; row < r.rows(); ++row) out.push_back(parse_object(r.get(row, 1)));
+            return out;
+        }
+        if (options.filter) push_down(*options.filter, q);
+        // The rest in pages, in write order, from one snapshot: a document written meanwhile
+        // would otherwise move past the page boundary and be read twice.
+        const std::size_t page = 500;
+        q.sql += " AND seq > " + q.add("0") + " ORDER BY seq LIMIT " + std::to_string(page);
+        const std::size_t last_param = q.values.size() - 1;
+
+        std::vector<json::field_path> paths;
+        for (const auto& [field, direction] : options.sort) paths.emplace_back(field);
+        // With a sort, keep only the best offset+limit documents seen so far (a bounded heap).
+        // The sort stays here: PostgreSQL orders JSON values otherwise than the filter
+        // language's type brackets (booleans, arrays, objects, strings by collation).
+        const std::size_t keep = options.offset + options.limit;
+        std::vector<sortable> best;
+        auto before = [&](const sortable& a, const sortable& b) {
+            for (std::size_t i = 0; i < paths.size(); ++i) {
+                int cmp = json::compare(a.keys[i], b.keys[i]);
+                if (cmp != 0) return options.sort[i].second < 0 ? cmp > 0 : cmp < 0;
+            }
+            return a.position < b.position;  // stable: storage order breaks ties
+        };
+        std::vector<bj::object> out;
+        std::size_t skipped = 0, position = 0;
+        c.exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", pool_.statement_deadline());
+        try {
+            for (bool more = true; more;) {
+                auto r = c.exec(q.sql, q.values, pool_.statement_deadline());
+                more = static_cast<std::size_t>(r.rows()) == page;
+                if (r.rows() > 0) q.values[last_param] = std::string(r.get(r.rows() - 1, 0));
+                for (int row = 0; row < r.rows(); ++row) {
+                    bj::value doc = parse_json(r.get(row, 1), "stored document");
+                    if (options.filter && !options.filter->matches(doc)) continue;
+                    if (!sorted) {
+                        if (skipped < options.offset) {
+                            ++skipped;
+                            continue;
+                        }
+                        out.push_back(std::move(doc.as_object()));
+                        if (out.size() >= options.limit) {
+                            more = false;
+                            break;
+                        }
+                        continue;
+                    }
+                    sortable item{{}, position++, std::move(doc.as_object())};
+                    for (const auto& p : paths) item.keys.push_back(first_value(item.doc, p));
+                    if (best.size() == keep && !before(item, best.front())) continue;
+                    best.push_back(std::move(item));
+                    std::push_heap(best.begin(), best.end(), before);
+                    if (best.size() > keep) {
+                        std::pop_heap(best.begin(), best.end(), before);
+                        best.pop_back();
+                    }
+                }
+            }
+            c.exec("COMMIT", pool_.statement_deadline());
+        } catch (...) {
+            rollback(c);
+            throw;
+        }
+        if (sorted) {
+            std::sort_heap(best.begin(), best.end(), before);
+            for (std::size_t k = options.offset; k < best.size(); ++k) out.push_back(std::move(best[k].doc));
+        }
+        return out;
+    }
+
+    postgres_options options_;
+    detail::pool pool_;
+    std::mutex schema_mutex_;
+    std::atomic<bool> schema_ready_{false};
+    std::atomic<std::int64_t> last_prune_{0};
+};
+
+}  // namespace
+
+std::unique_ptr<store::store> open_postgres(postgres_options options) {
+    char* message = nullptr;
+    PQconninfoOption* parsed = PQconninfoParse(options.url.c_str(), &message);
+    if (parsed == nullptr) {
+        std::string why = message ? message : "out of memory";
+        PQfreemem(message);
+        while (!why.empty() && why.back() == '\n') why.pop_back();
+        throw invalid_input(errc::config_error, "store url: " + why);
+    }
+    PQconninfoFree(parsed);
+    auto s = std::make_unique<postgres_store>(std::move(options));
+    s->healthy();  // creates the schema now when the server is up; later otherwise
+    return s;
+}
+
+}  // namespace sluice::pg
