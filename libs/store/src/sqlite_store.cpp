@@ -63,6 +63,17 @@ void bind_all(SQLite::Statement& q, int& i, const std::vector<sql_value>& params
     for (const auto& v : params) std::visit([&](const auto& x) { q.bind(i++, x); }, v);
 }
 
+/// Numbers beyond 2^53 are not pushed down: SQLite compares an integer with a real exactly,
+/// while the filter compares a double bound (9007199254740993 read as 9007199254740992.0) with
+/// the document's number; SQL would drop documents the filter matches.
+bool exact_enough(double x) { return std::fabs(x) < 9007199254740992.0; }
+bool exact_enough(const bj::value& v) {
+    if (v.is_int64()) return exact_enough(static_cast<double>(v.get_int64()));
+    if (v.is_uint64()) return v.get_uint64() < (std::uint64_t(1) << 53);
+    if (v.is_double()) return exact_enough(v.get_double());
+    return true;
+}
+
 bool pushable_name(std::string_view name) { return !name.empty() && name.find_first_of("\"\\") == std::string_view::npos; }
 
 /// Appends `AND (...)` clauses to `sql` for the filter's necessary conditions that SQL can test
@@ -79,6 +90,8 @@ std::vector<sql_value> push_down(const json::filter& filter, std::string& sql) {
         std::string clause;
         if (c.type == json::field_constraint::kind::equals) {
             if (c.values.empty() || c.values.size() > 100) continue;
+            if (!std::all_of(c.values.begin(), c.values.end(), [](const bj::value& v) { return exact_enough(v); }))
+                continue;
             clause = "json_extract(body, ?) IN (";
             params.emplace_back(path);
             for (std::size_t k = 0; k < c.values.size(); ++k) {
@@ -96,15 +109,17 @@ std::vector<sql_value> push_down(const json::filter& filter, std::string& sql) {
             }
             clause += ")";
         } else {
-            if (!std::isfinite(c.low) && !std::isfinite(c.high)) continue;
+            const bool low = std::isfinite(c.low) && exact_enough(c.low);
+            const bool high = std::isfinite(c.high) && exact_enough(c.high);
+            if (!low && !high) continue;
             clause = "(json_type(body, ?) IN ('integer', 'real')";
             params.emplace_back(path);
-            if (std::isfinite(c.low)) {
+            if (low) {
                 clause += c.low_open ? " AND json_extract(body, ?) > ?" : " AND json_extract(body, ?) >= ?";
                 params.emplace_back(path);
                 params.emplace_back(c.low);
             }
-            if (std::isfinite(c.high)) {
+            if (high) {
                 clause += c.high_open ? " AND json_extract(body, ?) < ?" : " AND json_extract(body, ?) <= ?";
                 params.emplace_back(path);
                 params.emplace_back(c.high);
