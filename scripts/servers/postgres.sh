@@ -60,10 +60,11 @@ start() {
     prepare
     local port
     port=$(cat "$dir/port")
-    # -w: return once the server accepts connections; fsync off: test data need not survive a
-    # machine crash, only a server restart (which it does).
+    # -w: return once the server accepts connections. fsync off unless SLUICE_TEST_POSTGRES_FSYNC=on
+    # (benchmarks): test data need not survive a machine crash, only a server restart (which it does).
     as_postgres "$BIN/pg_ctl" -D "$data" -l "$dir/server.log" -w -t 60 \
-        -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" start >/dev/null ||
+        -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=${SLUICE_TEST_POSTGRES_FSYNC:-off} -c max_connections=200" \
+        start >/dev/null ||
         { tail -20 "$dir/server.log" >&2; exit 1; }
     if ! as_postgres "$BIN/psql" -h "$dir" -p "$port" -U postgres -d postgres -tAc \
         "SELECT 1 FROM pg_roles WHERE rolname = 'sluice'" | grep -q 1; then

@@ -96,11 +96,7 @@ result connection::wait_result(clock::time_point deadline) {
     flush(deadline);
     std::optional<result> first_error, last;
     for (;;) {
-        while (PQisBusy(conn_)) {
-            if (!wait_socket(false, deadline)) lose("PostgreSQL did not answer in time");
-            if (PQconsumeInput(conn_) == 0) lose("PostgreSQL connection lost: " + message_of(conn_));
-        }
-        PGresult* r = PQgetResult(conn_);
+        PGresult* r = next_result(deadline);
         if (r == nullptr) break;
         auto status = PQresultStatus(r);
         result held(r);
@@ -110,13 +106,13 @@ result connection::wait_result(clock::time_point deadline) {
             last.emplace(std::move(held));
         }
     }
-    if (first_error) refused(*first_error);
+    if (first_error) throw error_of(*first_error);
     if (PQstatus(conn_) != CONNECTION_OK) lose("PostgreSQL connection lost: " + message_of(conn_));
     if (!last) lose("PostgreSQL returned no result: " + message_of(conn_));
     return std::move(*last);
 }
 
-void connection::refused(const result& r) {
+server_error connection::error_of(const result& r) {
     auto field = [&](int code) {
         const char* v = PQresultErrorField(r.raw(), code);
         return std::string(v ? v : "");
@@ -130,17 +126,66 @@ void connection::refused(const result& r) {
         PQstatus(conn_) != CONNECTION_OK) {
         lose("PostgreSQL connection lost: " + (message.empty() ? message_of(conn_) : message));
     }
-    throw server_error(state, field(PG_DIAG_CONSTRAINT_NAME), message);
+    return server_error(state, field(PG_DIAG_CONSTRAINT_NAME), message);
+}
+
+void connection::send(const char* name, const char* sql, const params& p) {
+    std::vector<const char*> values;
+    values.reserve(p.size());
+    for (const auto& v : p) values.push_back(v ? v->c_str() : nullptr);
+    const int n = static_cast<int>(values.size());
+    int sent = name ? PQsendQueryPrepared(conn_, name, n, values.data(), nullptr, nullptr, 0)
+                    : PQsendQueryParams(conn_, sql, n, nullptr, values.data(), nullptr, nullptr, 0);
+    if (sent == 0) lose("sending to PostgreSQL failed: " + message_of(conn_));
+}
+
+PGresult* connection::next_result(clock::time_point deadline) {
+    while (PQisBusy(conn_)) {
+        if (!wait_socket(false, deadline)) lose("PostgreSQL did not answer in time");
+        if (PQconsumeInput(conn_) == 0) lose("PostgreSQL connection lost: " + message_of(conn_));
+    }
+    return PQgetResult(conn_);
+}
+
+std::vector<step> connection::pipeline(const std::vector<statement>& statements, clock::time_point deadline) {
+    if (broken()) lose("PostgreSQL connection is broken");
+    for (const auto& s : statements) {
+        if (s.name && !prepared_.contains(s.name)) {
+            if (PQsendPrepare(conn_, s.name, s.sql, 0, nullptr) == 0)
+                lose("sending to PostgreSQL failed: " + message_of(conn_));
+            wait_result(deadline);
+            prepared_.insert(s.name);
+        }
+    }
+    if (PQenterPipelineMode(conn_) == 0) lose("cannot enter pipeline mode: " + message_of(conn_));
+    for (const auto& s : statements) send(s.name, s.sql, s.values);
+    if (PQpipelineSync(conn_) == 0) lose("sending to PostgreSQL failed: " + message_of(conn_));
+    flush(deadline);
+    std::vector<step> steps(statements.size());
+    for (auto& st : steps) {
+        PGresult* r = next_result(deadline);
+        if (r == nullptr) lose("PostgreSQL pipeline out of step");
+        result held(r);
+        switch (PQresultStatus(r)) {
+            case PGRES_FATAL_ERROR: st.error.emplace(error_of(held)); break;
+            case PGRES_PIPELINE_ABORTED: break;
+            default: st.rows.emplace(std::move(held));
+        }
+        if (next_result(deadline) != nullptr) lose("PostgreSQL pipeline out of step");
+    }
+    PGresult* sync = next_result(deadline);
+    if (sync == nullptr || PQresultStatus(sync) != PGRES_PIPELINE_SYNC) {
+        if (sync) PQclear(sync);
+        lose("PostgreSQL pipeline out of step");
+    }
+    PQclear(sync);
+    if (PQexitPipelineMode(conn_) == 0) lose("cannot leave pipeline mode: " + message_of(conn_));
+    return steps;
 }
 
 result connection::exec(const std::string& sql, const params& p, clock::time_point deadline) {
     if (broken()) lose("PostgreSQL connection is broken");
-    std::vector<const char*> values;
-    values.reserve(p.size());
-    for (const auto& v : p) values.push_back(v ? v->c_str() : nullptr);
-    if (PQsendQueryParams(conn_, sql.c_str(), static_cast<int>(values.size()), nullptr, values.data(), nullptr,
-                          nullptr, 0) == 0)
-        lose("sending to PostgreSQL failed: " + message_of(conn_));
+    send(nullptr, sql.c_str(), p);
     return wait_result(deadline);
 }
 
@@ -151,11 +196,7 @@ result connection::exec_prepared(const char* name, const char* sql, const params
         wait_result(deadline);
         prepared_.insert(name);
     }
-    std::vector<const char*> values;
-    values.reserve(p.size());
-    for (const auto& v : p) values.push_back(v ? v->c_str() : nullptr);
-    if (PQsendQueryPrepared(conn_, name, static_cast<int>(values.size()), values.data(), nullptr, nullptr, 0) == 0)
-        lose("sending to PostgreSQL failed: " + message_of(conn_));
+    send(name, sql, p);
     return wait_result(deadline);
 }
 

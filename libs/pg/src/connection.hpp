@@ -62,6 +62,21 @@ private:
 /// Parameters in text format; nullopt is SQL NULL.
 using params = std::vector<std::optional<std::string>>;
 
+/// One statement of a pipeline: prepared once per connection under `name` when given (then
+/// `sql` must not change for that name), else sent as is.
+struct statement {
+    const char* name = nullptr;
+    const char* sql = nullptr;
+    params values;
+};
+
+/// What one statement of a pipeline gave: rows when it ran, the server's error when it was
+/// refused, neither when it was skipped because an earlier statement of the pipeline failed.
+struct step {
+    std::optional<result> rows;
+    std::optional<server_error> error;
+};
+
 class connection {
 public:
     /// Connects and sets the session up (statement_timeout); throws connection_lost on failure.
@@ -79,6 +94,11 @@ public:
     /// Runs a statement without parameters (BEGIN, SAVEPOINT, ...).
     result exec(const char* sql, clock::time_point deadline) { return exec(std::string(sql), {}, deadline); }
 
+    /// Sends `statements` at once and reads their results (libpq pipeline mode): one round trip
+    /// for statements that do not depend on each other's results. After a refused statement the
+    /// rest are skipped. Throws connection_lost as `exec` does.
+    std::vector<step> pipeline(const std::vector<statement>& statements, clock::time_point deadline);
+
     bool broken() const;
     /// An idle connection whose server went away (restart, idle kill) has a readable socket:
     /// checking it before use saves a failed call after every server restart.
@@ -90,8 +110,11 @@ private:
     /// Waits until the socket is readable (or writable); false when `deadline` passed.
     bool wait_socket(bool for_write, clock::time_point deadline);
     [[noreturn]] void lose(const std::string& why);
-    /// Throws what a failed result means: server_error, or connection_lost when the session ended.
-    [[noreturn]] void refused(const result& r);
+    /// What a failed result means: a server_error, or (thrown) connection_lost when the session ended.
+    server_error error_of(const result& r);
+    void send(const char* name, const char* sql, const params& p);
+    /// The next result, waiting for it; nullptr between the results of two statements.
+    PGresult* next_result(clock::time_point deadline);
 
     PGconn* conn_ = nullptr;
     bool broken_ = false;

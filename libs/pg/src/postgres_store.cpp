@@ -54,9 +54,6 @@ constexpr const char* delete_sql = "DELETE FROM documents WHERE app = $1 AND mod
 constexpr const char* record_sql =
     "INSERT INTO applied_ops (op, envelope, at) VALUES ($1, $2, $3) ON CONFLICT (op) DO NOTHING";
 
-/// Another transaction recorded the same op while this one applied it: this one must not count.
-struct lost_op_race {};
-
 bj::object parse_object(std::string_view text) { return parse_json(text, "stored document").as_object(); }
 
 /// Numbers beyond 2^53 are not pushed down: a double there and its shortest decimal form (what
@@ -244,74 +241,96 @@ private:
         }
     }
 
+    /// The steps' first refusal, thrown: for statements whose failure is not the change's.
+    static void throw_refusal(const std::vector<detail::step>& steps) {
+        for (const auto& st : steps) {
+            if (st.error) throw *st.error;
+        }
+    }
+
+    /// The batch in one transaction, each change in a savepoint, in two round trips per change
+    /// (libpq pipelines): [release the previous savepoint, savepoint, is the op recorded?, lock and
+    /// read the document], then, once Sluice has computed the change, [write it, record the op].
     std::vector<outcome> apply_in_transaction(connection& c, const std::vector<write_request>& changes) {
-        c.exec("BEGIN", pool_.statement_deadline());
+        using detail::statement;
         std::vector<outcome> out(changes.size());
+        bool begun = false, savepoint = false;
         for (std::size_t i = 0; i < changes.size(); ++i) {
             const auto& change = changes[i];
-            c.exec("SAVEPOINT change", pool_.statement_deadline());
-            try {
-                out[i].change = apply_one(c, change);
-                c.exec("RELEASE SAVEPOINT change", pool_.statement_deadline());
+            std::vector<statement> reads;
+            if (!begun) reads.push_back({nullptr, "BEGIN", {}});
+            if (savepoint) reads.push_back({nullptr, "RELEASE SAVEPOINT change", {}});
+            reads.push_back({nullptr, "SAVEPOINT change", {}});
+            reads.push_back({"seen_op", seen_op_sql, {change.op}});
+            // The row lock makes a concurrent writer of this document wait until we commit, then
+            // read our result: per-document serialisation across processes.
+            reads.push_back({"lock_doc", lock_sql, {change.app, change.model, change.id}});
+            auto read = c.pipeline(reads, pool_.statement_deadline());
+            throw_refusal(read);
+            begun = savepoint = true;
+            const auto& seen = *read[read.size() - 2].rows;
+            const auto& locked = *read.back().rows;
+            if (seen.rows() > 0) {
+                out[i].change = st::applied_change{parse_object(seen.get(0, 0)), true};
                 continue;
+            }
+            std::optional<bj::object> before;
+            if (locked.rows() > 0) before = parse_object(locked.get(0, 0));
+            try {
+                if (auto applied = write_change(c, change, before)) {
+                    out[i].change = std::move(*applied);
+                    continue;
+                }
             } catch (const sluice::error&) {  // final: this change only
                 out[i].failure = std::current_exception();
-            } catch (const lost_op_race&) {
-            } catch (const server_error& e) {
-                if (!e.input_rejected()) throw;
-                out[i].failure = std::make_exception_ptr(invalid_input(
-                    errc::invalid_input, "PostgreSQL cannot store document '" + change.id + "' (" + e.sqlstate() +
-                                             "): " + e.what()));
             }
-            c.exec("ROLLBACK TO SAVEPOINT change", pool_.statement_deadline());
-            c.exec("RELEASE SAVEPOINT change", pool_.statement_deadline());
-            // A failure may be the consequence of another process having applied this very op
-            // meanwhile (its create made ours a conflict, its delete ours a not_found): the op
-            // then counts as applied, and its record is visible now that we waited for it.
-            if (auto recorded = recorded_envelope(c, change.op)) {
+            // Undo this change. Its failure may be the consequence of another process having
+            // applied this very op meanwhile (its create made ours a conflict, its delete ours a
+            // not_found, or it recorded the op first): the op then counts as applied, and its
+            // record is visible now that we waited for that transaction.
+            auto undo = c.pipeline({{nullptr, "ROLLBACK TO SAVEPOINT change", {}}, {"seen_op", seen_op_sql, {change.op}}},
+                                   pool_.statement_deadline());
+            throw_refusal(undo);
+            if (undo[1].rows->rows() > 0) {
                 out[i].failure = nullptr;
-                out[i].change = st::applied_change{std::move(*recorded), true};
+                out[i].change = st::applied_change{parse_object(undo[1].rows->get(0, 0)), true};
             } else if (!out[i].failure) {  // lost the race, yet no record: cannot say; try again later
                 throw unavailable("store", "op '" + change.op + "' was recorded concurrently but is not visible");
             }
         }
-        c.exec("COMMIT", pool_.statement_deadline());
+        std::vector<detail::statement> end;
+        if (savepoint) end.push_back({nullptr, "RELEASE SAVEPOINT change", {}});
+        end.push_back({nullptr, "COMMIT", {}});
+        throw_refusal(c.pipeline(end, pool_.statement_deadline()));
         return out;
     }
 
-    std::optional<bj::object> recorded_envelope(connection& c, const std::string& op) {
-        auto seen = c.exec_prepared("seen_op", seen_op_sql, {op}, pool_.statement_deadline());
-        if (seen.rows() == 0) return std::nullopt;
-        return parse_object(seen.get(0, 0));
-    }
-
-    st::applied_change apply_one(connection& c, const write_request& change) {
-        if (auto recorded = recorded_envelope(c, change.op)) return {std::move(*recorded), true};
-        // The row lock makes a concurrent writer of this document wait until we commit, then
-        // read our result: per-document serialisation across processes.
-        auto locked =
-            c.exec_prepared("lock_doc", lock_sql, {change.app, change.model, change.id}, pool_.statement_deadline());
-        std::optional<bj::object> before;
-        if (locked.rows() > 0) before = parse_object(locked.get(0, 0));
+    /// Writes the change and records its op (one round trip). Returns nullopt when another
+    /// transaction recorded the same op first; throws the change's final errors.
+    std::optional<st::applied_change> write_change(connection& c, const write_request& change,
+                                                   const std::optional<bj::object>& before) {
         auto effect = st::compute_change(change, before);  // throws the final errors
-        params key{change.app, change.model, change.id};
+        std::vector<detail::statement> writes;
         if (effect.after) {
-            params row{change.app, change.model, change.id, effect.owner, std::to_string(effect.version),
-                       bj::serialize(*effect.after)};
-            if (before) {
-                c.exec_prepared("update_doc", update_sql, row, pool_.statement_deadline());
-            } else if (c.exec_prepared("insert_doc", insert_sql, row, pool_.statement_deadline()).affected() == 0) {
-                // Another transaction created this id after our read and committed first.
-                throw error(errc::conflict, "document '" + change.id + "' already exists");
-            }
+            writes.push_back({before ? "update_doc" : "insert_doc", before ? update_sql : insert_sql,
+                              {change.app, change.model, change.id, effect.owner, std::to_string(effect.version),
+                               bj::serialize(*effect.after)}});
         } else {
-            c.exec_prepared("delete_doc", delete_sql, key, pool_.statement_deadline());
+            writes.push_back({"delete_doc", delete_sql, {change.app, change.model, change.id}});
         }
-        auto envelope_text = bj::serialize(effect.envelope);
-        auto recorded = c.exec_prepared("record_op", record_sql, {change.op, envelope_text, std::to_string(change.ts)},
-                                        pool_.statement_deadline());
-        if (recorded.affected() == 0) throw lost_op_race{};
-        return {std::move(effect.envelope), false};
+        writes.push_back({"record_op", record_sql, {change.op, bj::serialize(effect.envelope), std::to_string(change.ts)}});
+        auto done = c.pipeline(writes, pool_.statement_deadline());
+        if (done[0].error) {
+            if (!done[0].error->input_rejected()) throw *done[0].error;
+            throw invalid_input(errc::invalid_input, "PostgreSQL cannot store document '" + change.id + "' (" +
+                                                         done[0].error->sqlstate() + "): " + done[0].error->what());
+        }
+        throw_refusal(done);
+        // Another transaction created this id after our read and committed first.
+        if (!before && effect.after && done[0].rows->affected() == 0)
+            throw error(errc::conflict, "document '" + change.id + "' already exists");
+        if (done[1].rows->affected() == 0) return std::nullopt;
+        return st::applied_change{std::move(effect.envelope), false};
     }
 
     /// Idempotency records only need to outlive redelivery: keep a week, pruned at most hourly
