@@ -6,7 +6,6 @@
 #include <sluice/store/store.hpp>
 
 #include <benchmark/benchmark.h>
-
 #include <boost/json/object.hpp>
 
 #include <algorithm>
@@ -29,7 +28,8 @@ write_request change(std::int64_t i) {
     if (i % 2 == 0) {
         r.type = write_request::kind::create;
         r.id = "t" + std::to_string(i);
-        r.body = bj::object{{"title", "a task of some length"}, {"status", "open"}, {"n", 0}, {"tags", bj::array{"a", "b"}}};
+        r.body = bj::object{
+            {"title", "a task of some length"}, {"status", "open"}, {"n", 0}, {"tags", bj::array{"a", "b"}}};
     } else {
         r.type = write_request::kind::update;
         r.id = "t" + std::to_string(i - 1);
@@ -57,7 +57,8 @@ void run(benchmark::State& state, sluice::store::store& store) {
 }
 
 void BM_ApplyBatch_Sqlite(benchmark::State& state) {
-    auto file = std::filesystem::temp_directory_path() / ("sluice_store_bench_" + std::to_string(::getpid()) + ".db");
+    auto file =
+        std::filesystem::temp_directory_path() / ("sluice_store_bench_" + std::to_string(::getpid()) + ".db");
     {
         auto store = sluice::store::open_sqlite(file);
         run(state, *store);
@@ -68,7 +69,8 @@ void BM_ApplyBatch_Sqlite(benchmark::State& state) {
 void BM_ApplyBatch_Postgres(benchmark::State& state) {
     const char* url = std::getenv("SLUICE_TEST_POSTGRES_URL");
     if (url == nullptr) {
-        state.SkipWithError("SLUICE_TEST_POSTGRES_URL is not set (run under scripts/servers/with-postgres.sh)");
+        state.SkipWithError(
+            "SLUICE_TEST_POSTGRES_URL is not set (run under scripts/servers/with-postgres.sh)");
         return;
     }
     auto store = sluice::pg::open_postgres({.url = url});

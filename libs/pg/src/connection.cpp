@@ -1,9 +1,9 @@
 #include "connection.hpp"
 
-#include <poll.h>
-
 #include <cerrno>
 #include <cstdlib>
+
+#include <poll.h>
 
 namespace sluice::pg::detail {
 
@@ -22,7 +22,9 @@ int remaining_ms(clock::time_point deadline) {
 
 }  // namespace
 
-long result::affected() const { return std::strtol(PQcmdTuples(r_.get()), nullptr, 10); }
+long result::affected() const {
+    return std::strtol(PQcmdTuples(r_.get()), nullptr, 10);
+}
 
 connection::connection(const std::string& conninfo, std::chrono::milliseconds statement_timeout,
                        clock::time_point deadline) {
@@ -37,12 +39,14 @@ connection::connection(const std::string& conninfo, std::chrono::milliseconds st
         if (state == PGRES_POLLING_OK) break;
         if (state == PGRES_POLLING_FAILED) lose("cannot connect to PostgreSQL: " + message_of(conn_));
         // The socket can change between steps (one per address tried): ask for it every time.
-        if (!wait_socket(state == PGRES_POLLING_WRITING, deadline)) lose("connecting to PostgreSQL timed out");
+        if (!wait_socket(state == PGRES_POLLING_WRITING, deadline))
+            lose("connecting to PostgreSQL timed out");
         state = PQconnectPoll(conn_);
     }
     // Notices (e.g. "relation already exists, skipping" of the schema's IF NOT EXISTS) are not
     // errors; libpq would print them on stderr.
-    PQsetNoticeProcessor(conn_, [](void*, const char*) {}, nullptr);
+    PQsetNoticeProcessor(
+        conn_, [](void*, const char*) {}, nullptr);
     if (PQsetnonblocking(conn_, 1) != 0) lose("cannot make the PostgreSQL connection non-blocking");
     exec(("SET statement_timeout = " + std::to_string(statement_timeout.count())).c_str(), deadline);
 }
@@ -51,7 +55,9 @@ connection::~connection() {
     if (conn_) PQfinish(conn_);
 }
 
-bool connection::broken() const { return broken_ || PQstatus(conn_) != CONNECTION_OK; }
+bool connection::broken() const {
+    return broken_ || PQstatus(conn_) != CONNECTION_OK;
+}
 
 void connection::lose(const std::string& why) {
     broken_ = true;
@@ -167,9 +173,13 @@ std::vector<step> connection::pipeline(const std::vector<statement>& statements,
         if (r == nullptr) lose("PostgreSQL pipeline out of step");
         result held(r);
         switch (PQresultStatus(r)) {
-            case PGRES_FATAL_ERROR: st.error.emplace(error_of(held)); break;
-            case PGRES_PIPELINE_ABORTED: break;
-            default: st.rows.emplace(std::move(held));
+            case PGRES_FATAL_ERROR:
+                st.error.emplace(error_of(held));
+                break;
+            case PGRES_PIPELINE_ABORTED:
+                break;
+            default:
+                st.rows.emplace(std::move(held));
         }
         if (next_result(deadline) != nullptr) lose("PostgreSQL pipeline out of step");
     }
@@ -189,10 +199,12 @@ result connection::exec(const std::string& sql, const params& p, clock::time_poi
     return wait_result(deadline);
 }
 
-result connection::exec_prepared(const char* name, const char* sql, const params& p, clock::time_point deadline) {
+result connection::exec_prepared(const char* name, const char* sql, const params& p,
+                                 clock::time_point deadline) {
     if (broken()) lose("PostgreSQL connection is broken");
     if (!prepared_.contains(name)) {
-        if (PQsendPrepare(conn_, name, sql, 0, nullptr) == 0) lose("sending to PostgreSQL failed: " + message_of(conn_));
+        if (PQsendPrepare(conn_, name, sql, 0, nullptr) == 0)
+            lose("sending to PostgreSQL failed: " + message_of(conn_));
         wait_result(deadline);
         prepared_.insert(name);
     }
@@ -233,7 +245,8 @@ pool::lease pool::acquire(clock::time_point deadline) {
             }
             if (found) break;
             if (freed_.wait_until(lock, deadline) == std::cv_status::timeout)
-                throw connection_lost("all " + std::to_string(slots_.size()) + " PostgreSQL connections stayed busy");
+                throw connection_lost("all " + std::to_string(slots_.size()) +
+                                      " PostgreSQL connections stayed busy");
         }
         busy_[slot] = 1;
         if (slots_[slot] && !slots_[slot]->still_alive()) stale = std::move(slots_[slot]);

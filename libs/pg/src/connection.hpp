@@ -22,7 +22,7 @@ using clock = std::chrono::steady_clock;
 
 /// A statement the server refused. `sqlstate` decides what it means, never the message.
 class server_error : public std::runtime_error {
-public:
+  public:
     server_error(std::string sqlstate, std::string constraint, const std::string& message)
         : std::runtime_error(message), sqlstate_(std::move(sqlstate)), constraint_(std::move(constraint)) {}
     const std::string& sqlstate() const noexcept { return sqlstate_; }
@@ -30,21 +30,23 @@ public:
     /// Class 40 (serialization failure, deadlock): the transaction changed nothing; run it again.
     bool retryable() const noexcept { return sqlstate_.starts_with("40"); }
     /// Classes 22 (data exception) and 54 (program limit): the input itself cannot be stored.
-    bool input_rejected() const noexcept { return sqlstate_.starts_with("22") || sqlstate_.starts_with("54"); }
+    bool input_rejected() const noexcept {
+        return sqlstate_.starts_with("22") || sqlstate_.starts_with("54");
+    }
 
-private:
+  private:
     std::string sqlstate_, constraint_;
 };
 
 /// The connection is gone or the server did not answer in time; the connection is dropped.
 class connection_lost : public std::runtime_error {
-public:
+  public:
     using std::runtime_error::runtime_error;
 };
 
 /// A query result; rows and columns in text format.
 class result {
-public:
+  public:
     explicit result(PGresult* r) : r_(r, &PQclear) {}
     int rows() const { return PQntuples(r_.get()); }
     bool is_null(int row, int col) const { return PQgetisnull(r_.get(), row, col) != 0; }
@@ -55,7 +57,7 @@ public:
     long affected() const;
     const PGresult* raw() const { return r_.get(); }
 
-private:
+  private:
     std::unique_ptr<PGresult, decltype(&PQclear)> r_;
 };
 
@@ -78,9 +80,10 @@ struct step {
 };
 
 class connection {
-public:
+  public:
     /// Connects and sets the session up (statement_timeout); throws connection_lost on failure.
-    connection(const std::string& conninfo, std::chrono::milliseconds statement_timeout, clock::time_point deadline);
+    connection(const std::string& conninfo, std::chrono::milliseconds statement_timeout,
+               clock::time_point deadline);
     ~connection();
     connection(const connection&) = delete;
     connection& operator=(const connection&) = delete;
@@ -104,7 +107,7 @@ public:
     /// checking it before use saves a failed call after every server restart.
     bool still_alive();
 
-private:
+  private:
     result wait_result(clock::time_point deadline);
     void flush(clock::time_point deadline);
     /// Waits until the socket is readable (or writable); false when `deadline` passed.
@@ -124,12 +127,12 @@ private:
 /// A fixed number of connection slots shared by the calling threads. A slot's connection is made
 /// on first use and made again when it broke.
 class pool {
-public:
+  public:
     pool(std::string conninfo, std::size_t size, std::chrono::milliseconds statement_timeout,
          std::chrono::milliseconds connect_timeout);
 
     class lease {
-    public:
+      public:
         lease(pool& p, std::size_t slot) : pool_(&p), slot_(slot) {}
         lease(lease&& o) noexcept : pool_(std::exchange(o.pool_, nullptr)), slot_(o.slot_) {}
         lease& operator=(lease&&) = delete;
@@ -141,7 +144,7 @@ public:
         /// True when this connection was just made (a failure on it is not a stale connection).
         bool fresh() const { return pool_->fresh_[slot_]; }
 
-    private:
+      private:
         pool* pool_;
         std::size_t slot_;
     };
@@ -158,7 +161,7 @@ public:
         return clock::now() + statement_timeout_ + std::chrono::seconds(1);
     }
 
-private:
+  private:
     void release(std::size_t slot);
 
     std::string conninfo_;

@@ -1,11 +1,12 @@
-#include "connection.hpp"
-
 #include <sluice/core/error.hpp>
 #include <sluice/core/ids.hpp>
 #include <sluice/core/json_io.hpp>
 #include <sluice/json/path.hpp>
 #include <sluice/json/value.hpp>
 #include <sluice/pg/store.hpp>
+#include <sluice/store/find_page.hpp>
+
+#include "connection.hpp"
 
 #include <boost/json/serialize.hpp>
 
@@ -31,40 +32,36 @@ namespace {
 constexpr std::int64_t schema_lock_key = 0x5e1c3'd0c5;
 const char* const schema[] = {
     "CREATE TABLE IF NOT EXISTS documents (app text NOT NULL, model text NOT NULL, id text NOT NULL, "
-    "owner text NOT NULL, version bigint NOT NULL, seq bigint NOT NULL, doc text NOT NULL, body jsonb NOT NULL, "
+    "owner text NOT NULL, version bigint NOT NULL, seq bigint NOT NULL, doc text NOT NULL, body jsonb NOT "
+    "NULL, "
     "PRIMARY KEY (app, model, id))",
     "CREATE SEQUENCE IF NOT EXISTS document_writes",
     "CREATE INDEX IF NOT EXISTS documents_owner ON documents (app, model, owner)",
     "CREATE INDEX IF NOT EXISTS documents_seq ON documents (app, model, seq)",
     "CREATE INDEX IF NOT EXISTS documents_body ON documents USING gin (body jsonb_path_ops)",
-    "CREATE TABLE IF NOT EXISTS applied_ops (op text PRIMARY KEY, envelope text NOT NULL, at bigint NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS applied_ops (op text PRIMARY KEY, envelope text NOT NULL, at bigint NOT "
+    "NULL)",
     "CREATE INDEX IF NOT EXISTS applied_ops_at ON applied_ops (at)",
 };
 
 constexpr const char* seen_op_sql = "SELECT envelope FROM applied_ops WHERE op = $1";
 constexpr const char* get_sql = "SELECT doc FROM documents WHERE app = $1 AND model = $2 AND id = $3";
-constexpr const char* lock_sql = "SELECT doc FROM documents WHERE app = $1 AND model = $2 AND id = $3 FOR UPDATE";
+constexpr const char* lock_sql =
+    "SELECT doc FROM documents WHERE app = $1 AND model = $2 AND id = $3 FOR UPDATE";
 constexpr const char* insert_sql =
     "INSERT INTO documents (app, model, id, owner, version, seq, doc, body) "
-    "VALUES ($1, $2, $3, $4, $5, nextval('document_writes'), $6::text, ($6::text)::jsonb) ON CONFLICT DO NOTHING";
+    "VALUES ($1, $2, $3, $4, $5, nextval('document_writes'), $6::text, ($6::text)::jsonb) ON CONFLICT DO "
+    "NOTHING";
 constexpr const char* update_sql =
-    "UPDATE documents SET owner = $4, version = $5, seq = nextval('document_writes'), doc = $6::text, body = ($6::text)::jsonb "
+    "UPDATE documents SET owner = $4, version = $5, seq = nextval('document_writes'), doc = $6::text, body = "
+    "($6::text)::jsonb "
     "WHERE app = $1 AND model = $2 AND id = $3";
 constexpr const char* delete_sql = "DELETE FROM documents WHERE app = $1 AND model = $2 AND id = $3";
 constexpr const char* record_sql =
     "INSERT INTO applied_ops (op, envelope, at) VALUES ($1, $2, $3) ON CONFLICT (op) DO NOTHING";
 
-bj::object parse_object(std::string_view text) { return parse_json(text, "stored document").as_object(); }
-
-/// Numbers beyond 2^53 are not pushed down: a double there and its shortest decimal form (what
-/// the document holds) can differ in value, so SQL's exact comparison could drop a document
-/// that the filter, comparing binary values, matches.
-bool exact_enough(double x) { return std::fabs(x) < 9007199254740992.0; }
-bool exact_enough(const bj::value& v) {
-    if (v.is_int64()) return exact_enough(static_cast<double>(v.get_int64()));
-    if (v.is_uint64()) return v.get_uint64() < (std::uint64_t(1) << 53);
-    if (v.is_double()) return exact_enough(v.get_double());
-    return true;
+bj::object parse_object(std::string_view text) {
+    return parse_json(text, "stored document").as_object();
 }
 
 /// A query under construction: SQL text and its parameters.
@@ -87,7 +84,8 @@ void push_down(const json::filter& filter, query& q) {
         const std::string& key = segments[0].key;
         if (c.type == json::field_constraint::kind::equals) {
             if (c.values.empty() || c.values.size() > 100) continue;
-            if (!std::all_of(c.values.begin(), c.values.end(), [](const bj::value& v) { return exact_enough(v); }))
+            if (!std::all_of(c.values.begin(), c.values.end(),
+                             [](const bj::value& v) { return st::exact_in_sql(v); }))
                 continue;
             std::string clause;
             for (const auto& v : c.values) {
@@ -100,8 +98,8 @@ void push_down(const json::filter& filter, query& q) {
             }
             q.sql += " AND (" + clause + ")";
         } else {
-            const bool low = std::isfinite(c.low) && exact_enough(c.low);
-            const bool high = std::isfinite(c.high) && exact_enough(c.high);
+            const bool low = std::isfinite(c.low) && st::exact_in_sql(c.low);
+            const bool high = std::isfinite(c.high) && st::exact_in_sql(c.high);
             if (!low && !high) continue;
             const std::string k = q.add(key);
             std::string clause = "(jsonb_typeof(body -> " + k + ") = 'number'";
@@ -118,31 +116,14 @@ void push_down(const json::filter& filter, query& q) {
     }
 }
 
-/// A document on its way through a sorted query, with its sort keys.
-struct sortable {
-    std::vector<bj::value> keys;
-    std::size_t position;
-    bj::object doc;
-};
-
-/// The first value at `path` as the filter language reaches it (null when missing).
-bj::value first_value(const bj::object& doc, const json::field_path& path) {
-    const bj::value* found = nullptr;
-    bj::value root(doc);
-    json::any_value(&root, path.segments(), [&](const bj::value* v) {
-        found = v;
-        return true;
-    });
-    return found ? *found : bj::value(nullptr);
-}
-
 class postgres_store final : public st::store {
-public:
+  public:
     explicit postgres_store(postgres_options options)
         : options_(std::move(options)),
           pool_(options_.url, options_.pool_size, options_.statement_timeout, options_.connect_timeout) {}
 
-    std::optional<bj::object> get(const std::string& app, const std::string& model, const std::string& id) override {
+    std::optional<bj::object> get(const std::string& app, const std::string& model,
+                                  const std::string& id) override {
         return with_connection([&](connection& c) -> std::optional<bj::object> {
             auto r = c.exec_prepared("get_doc", get_sql, {app, model, id}, pool_.statement_deadline());
             if (r.rows() == 0) return std::nullopt;
@@ -188,7 +169,7 @@ public:
         }
     }
 
-private:
+  private:
     /// Runs `fn` on a pooled connection and turns what goes wrong into the store's errors. A
     /// connection that was idle in the pool and turns out dead (the server restarted since) is
     /// replaced and `fn` run once more: every operation here may run twice (apply is idempotent
@@ -210,7 +191,8 @@ private:
                 // Our SQL being wrong (class 42) or the server's own failure (XX) is a bug; every
                 // other refusal here (timeouts, resources, shutdown) is the store being unable.
                 if (e.sqlstate().starts_with("42") || e.sqlstate().starts_with("XX"))
-                    throw error(errc::internal, "PostgreSQL refused a statement (" + e.sqlstate() + "): " + e.what());
+                    throw error(errc::internal,
+                                "PostgreSQL refused a statement (" + e.sqlstate() + "): " + e.what());
                 throw unavailable("store", "PostgreSQL (" + e.sqlstate() + "): " + e.what());
             }
         }
@@ -288,14 +270,16 @@ private:
             // applied this very op meanwhile (its create made ours a conflict, its delete ours a
             // not_found, or it recorded the op first): the op then counts as applied, and its
             // record is visible now that we waited for that transaction.
-            auto undo = c.pipeline({{nullptr, "ROLLBACK TO SAVEPOINT change", {}}, {"seen_op", seen_op_sql, {change.op}}},
-                                   pool_.statement_deadline());
+            auto undo = c.pipeline(
+                {{nullptr, "ROLLBACK TO SAVEPOINT change", {}}, {"seen_op", seen_op_sql, {change.op}}},
+                pool_.statement_deadline());
             throw_refusal(undo);
             if (undo[1].rows->rows() > 0) {
                 out[i].failure = nullptr;
                 out[i].change = st::applied_change{parse_object(undo[1].rows->get(0, 0)), true};
             } else if (!out[i].failure) {  // lost the race, yet no record: cannot say; try again later
-                throw unavailable("store", "op '" + change.op + "' was recorded concurrently but is not visible");
+                throw unavailable("store",
+                                  "op '" + change.op + "' was recorded concurrently but is not visible");
             }
         }
         std::vector<detail::statement> end;
@@ -312,18 +296,22 @@ private:
         auto effect = st::compute_change(change, before);  // throws the final errors
         std::vector<detail::statement> writes;
         if (effect.after) {
-            writes.push_back({before ? "update_doc" : "insert_doc", before ? update_sql : insert_sql,
-                              {change.app, change.model, change.id, effect.owner, std::to_string(effect.version),
-                               bj::serialize(*effect.after)}});
+            writes.push_back({before ? "update_doc" : "insert_doc",
+                              before ? update_sql : insert_sql,
+                              {change.app, change.model, change.id, effect.owner,
+                               std::to_string(effect.version), bj::serialize(*effect.after)}});
         } else {
             writes.push_back({"delete_doc", delete_sql, {change.app, change.model, change.id}});
         }
-        writes.push_back({"record_op", record_sql, {change.op, bj::serialize(effect.envelope), std::to_string(change.ts)}});
+        writes.push_back({"record_op",
+                          record_sql,
+                          {change.op, bj::serialize(effect.envelope), std::to_string(change.ts)}});
         auto done = c.pipeline(writes, pool_.statement_deadline());
         if (done[0].error) {
             if (!done[0].error->input_rejected()) throw *done[0].error;
-            throw invalid_input(errc::invalid_input, "PostgreSQL cannot store document '" + change.id + "' (" +
-                                                         done[0].error->sqlstate() + "): " + done[0].error->what());
+            throw invalid_input(errc::invalid_input, "PostgreSQL cannot store document '" + change.id +
+                                                         "' (" + done[0].error->sqlstate() +
+                                                         "): " + done[0].error->what());
         }
         throw_refusal(done);
         // Another transaction created this id after our read and committed first.
@@ -342,7 +330,8 @@ private:
         try {
             with_connection([&](connection& c) {
                 c.exec_prepared("prune_ops", "DELETE FROM applied_ops WHERE at < $1",
-                                {std::to_string(now - std::int64_t(7) * 24 * 3600 * 1000)}, pool_.statement_deadline());
+                                {std::to_string(now - std::int64_t(7) * 24 * 3600 * 1000)},
+                                pool_.statement_deadline());
             });
         } catch (const std::exception&) {
         }
@@ -374,64 +363,28 @@ private:
         q.sql += " AND seq > " + q.add("0") + " ORDER BY seq LIMIT " + std::to_string(page);
         const std::size_t last_param = q.values.size() - 1;
 
-        std::vector<json::field_path> paths;
-        for (const auto& [field, direction] : options.sort) paths.emplace_back(field);
-        // With a sort, keep only the best offset+limit documents seen so far (a bounded heap).
-        // The sort stays here: PostgreSQL orders JSON values otherwise than the filter
-        // language's type brackets (booleans, arrays, objects, strings by collation).
-        const std::size_t keep = options.offset + options.limit;
-        std::vector<sortable> best;
-        auto before = [&](const sortable& a, const sortable& b) {
-            for (std::size_t i = 0; i < paths.size(); ++i) {
-                int cmp = json::compare(a.keys[i], b.keys[i]);
-                if (cmp != 0) return options.sort[i].second < 0 ? cmp > 0 : cmp < 0;
-            }
-            return a.position < b.position;  // stable: storage order breaks ties
-        };
-        std::vector<bj::object> out;
-        std::size_t skipped = 0, position = 0;
+        // The sort stays in Sluice: PostgreSQL orders JSON values otherwise than the filter
+        // language's type brackets (booleans, arrays, objects; strings by collation).
+        st::find_page result(options);
         c.exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", pool_.statement_deadline());
         try {
             for (bool more = true; more;) {
                 auto r = c.exec(q.sql, q.values, pool_.statement_deadline());
-                more = static_cast<std::size_t>(r.rows()) == page;
                 if (r.rows() > 0) q.values[last_param] = std::string(r.get(r.rows() - 1, 0));
-                for (int row = 0; row < r.rows(); ++row) {
+                bool wanted = true;
+                for (int row = 0; row < r.rows() && wanted; ++row) {
                     bj::value doc = parse_json(r.get(row, 1), "stored document");
                     if (options.filter && !options.filter->matches(doc)) continue;
-                    if (!sorted) {
-                        if (skipped < options.offset) {
-                            ++skipped;
-                            continue;
-                        }
-                        out.push_back(std::move(doc.as_object()));
-                        if (out.size() >= options.limit) {
-                            more = false;
-                            break;
-                        }
-                        continue;
-                    }
-                    sortable item{{}, position++, std::move(doc.as_object())};
-                    for (const auto& p : paths) item.keys.push_back(first_value(item.doc, p));
-                    if (best.size() == keep && !before(item, best.front())) continue;
-                    best.push_back(std::move(item));
-                    std::push_heap(best.begin(), best.end(), before);
-                    if (best.size() > keep) {
-                        std::pop_heap(best.begin(), best.end(), before);
-                        best.pop_back();
-                    }
+                    wanted = result.offer(std::move(doc.as_object()));
                 }
+                more = wanted && static_cast<std::size_t>(r.rows()) == page;
             }
             c.exec("COMMIT", pool_.statement_deadline());
         } catch (...) {
             rollback(c);
             throw;
         }
-        if (sorted) {
-            std::sort_heap(best.begin(), best.end(), before);
-            for (std::size_t k = options.offset; k < best.size(); ++k) out.push_back(std::move(best[k].doc));
-        }
-        return out;
+        return result.take();
     }
 
     postgres_options options_;

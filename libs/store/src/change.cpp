@@ -10,9 +10,12 @@ namespace {
 
 const char* event_of(write_request::kind k) {
     switch (k) {
-        case write_request::kind::create: return "model_created";
-        case write_request::kind::update: return "model_updated";
-        case write_request::kind::remove: return "model_deleted";
+        case write_request::kind::create:
+            return "model_created";
+        case write_request::kind::update:
+            return "model_updated";
+        case write_request::kind::remove:
+            return "model_deleted";
     }
     return "";
 }
@@ -57,9 +60,11 @@ change_effect compute_change(const write_request& change, const std::optional<bj
     effect.owner = std::string(image.at("owner").as_string());
     effect.version = effect.after ? effect.after->at("version").to_number<std::int64_t>()
                                   : before->at("version").to_number<std::int64_t>() + 1;
-    bj::object envelope{{"op", change.op},       {"event", event_of(change.type)}, {"app", change.app},
-                        {"model", change.model}, {"id", change.id},                {"owner", effect.owner},
-                        {"actor", change.actor}, {"version", effect.version},      {"ts", change.ts}};
+    bj::object envelope{{"op", change.op},       {"event", event_of(change.type)},
+                        {"app", change.app},     {"model", change.model},
+                        {"id", change.id},       {"owner", effect.owner},
+                        {"actor", change.actor}, {"version", effect.version},
+                        {"ts", change.ts}};
     if (change.type == write_request::kind::update) envelope["patch"] = change.patch;
     envelope["before"] = before ? bj::value(*before) : bj::value(nullptr);
     envelope["after"] = effect.after ? bj::value(*effect.after) : bj::value(nullptr);

@@ -3,6 +3,7 @@
 #include <sluice/core/json_io.hpp>
 #include <sluice/json/path.hpp>
 #include <sluice/json/value.hpp>
+#include <sluice/store/find_page.hpp>
 #include <sluice/store/store.hpp>
 
 #include <SQLiteCpp/SQLiteCpp.h>
@@ -38,40 +39,11 @@ SQLite::Database open_db(const std::filesystem::path& file) {
     return db;
 }
 
-/// A document on its way through a sorted query, with its sort keys.
-struct sortable {
-    std::vector<bj::value> keys;
-    std::size_t position;
-    bj::object doc;
-};
-
-/// The first value at `path` as the filter language reaches it (null when missing).
-bj::value first_value(const bj::object& doc, const json::field_path& path) {
-    const bj::value* found = nullptr;
-    bj::value root(doc);
-    json::any_value(&root, path.segments(), [&](const bj::value* v) {
-        found = v;
-        return true;
-    });
-    return found ? *found : bj::value(nullptr);
-}
-
 /// Parameters of pushed-down conditions, in the order of their `?`.
 using sql_value = std::variant<std::string, std::int64_t, double>;
 
 void bind_all(SQLite::Statement& q, int& i, const std::vector<sql_value>& params) {
     for (const auto& v : params) std::visit([&](const auto& x) { q.bind(i++, x); }, v);
-}
-
-/// Numbers beyond 2^53 are not pushed down: SQLite compares an integer with a real exactly,
-/// while the filter compares a double bound (9007199254740993 read as 9007199254740992.0) with
-/// the document's number; SQL would drop documents the filter matches.
-bool exact_enough(double x) { return std::fabs(x) < 9007199254740992.0; }
-bool exact_enough(const bj::value& v) {
-    if (v.is_int64()) return exact_enough(static_cast<double>(v.get_int64()));
-    if (v.is_uint64()) return v.get_uint64() < (std::uint64_t(1) << 53);
-    if (v.is_double()) return exact_enough(v.get_double());
-    return true;
 }
 
 bool pushable_name(std::string_view name) { return !name.empty() && name.find_first_of("\"\\") == std::string_view::npos; }
@@ -90,7 +62,7 @@ std::vector<sql_value> push_down(const json::filter& filter, std::string& sql) {
         std::string clause;
         if (c.type == json::field_constraint::kind::equals) {
             if (c.values.empty() || c.values.size() > 100) continue;
-            if (!std::all_of(c.values.begin(), c.values.end(), [](const bj::value& v) { return exact_enough(v); }))
+            if (!std::all_of(c.values.begin(), c.values.end(), [](const bj::value& v) { return exact_in_sql(v); }))
                 continue;
             clause = "json_extract(body, ?) IN (";
             params.emplace_back(path);
@@ -109,8 +81,8 @@ std::vector<sql_value> push_down(const json::filter& filter, std::string& sql) {
             }
             clause += ")";
         } else {
-            const bool low = std::isfinite(c.low) && exact_enough(c.low);
-            const bool high = std::isfinite(c.high) && exact_enough(c.high);
+            const bool low = std::isfinite(c.low) && exact_in_sql(c.low);
+            const bool high = std::isfinite(c.high) && exact_in_sql(c.high);
             if (!low && !high) continue;
             clause = "(json_type(body, ?) IN ('integer', 'real')";
             params.emplace_back(path);
@@ -251,61 +223,23 @@ public:
         std::vector<sql_value> pushed;
         if (options.filter) pushed = push_down(*options.filter, sql);
         sql += " ORDER BY rowid";
-        const bool sorted = !options.sort.empty();
-        std::vector<json::field_path> paths;
-        for (const auto& [field, direction] : options.sort) paths.emplace_back(field);
-        // With a sort, keep only the best offset+limit documents seen so far (a bounded heap).
-        // The sort itself stays here: SQLite orders JSON values otherwise than the filter
-        // language's type brackets (booleans, arrays, objects).
-        const std::size_t keep = options.offset + options.limit;
-        std::vector<sortable> best;
-        auto before = [&](const sortable& a, const sortable& b) {
-            for (std::size_t i = 0; i < paths.size(); ++i) {
-                int c = json::compare(a.keys[i], b.keys[i]);
-                if (c != 0) return options.sort[i].second < 0 ? c > 0 : c < 0;
-            }
-            return a.position < b.position;  // stable: storage order breaks ties
-        };
-        std::vector<bj::object> out;
-        {
-            std::lock_guard lock(read_mutex_);
-            SQLite::Statement q(read_db_, sql);
-            int i = 1;
-            q.bind(i++, app);
-            q.bind(i++, model);
-            if (options.owner) q.bind(i++, *options.owner);
-            if (options.id) q.bind(i++, *options.id);
-            bind_all(q, i, pushed);
-            std::size_t skipped = 0, position = 0;
-            while (q.executeStep()) {
-                auto doc = parse_json(q.getColumn(0).getString());
-                if (options.filter && !options.filter->matches(doc)) continue;
-                if (!sorted) {
-                    if (skipped < options.offset) {
-                        ++skipped;
-                        continue;
-                    }
-                    out.push_back(std::move(doc.as_object()));
-                    if (out.size() >= options.limit) break;
-                    continue;
-                }
-                if (keep == 0) break;
-                sortable item{{}, position++, std::move(doc.as_object())};
-                for (const auto& p : paths) item.keys.push_back(first_value(item.doc, p));
-                if (best.size() == keep && !before(item, best.front())) continue;
-                best.push_back(std::move(item));
-                std::push_heap(best.begin(), best.end(), before);
-                if (best.size() > keep) {
-                    std::pop_heap(best.begin(), best.end(), before);
-                    best.pop_back();
-                }
-            }
+        // The sort stays here: SQLite orders JSON values otherwise than the filter language's
+        // type brackets (booleans, arrays, objects).
+        find_page page(options);
+        std::lock_guard lock(read_mutex_);
+        SQLite::Statement q(read_db_, sql);
+        int i = 1;
+        q.bind(i++, app);
+        q.bind(i++, model);
+        if (options.owner) q.bind(i++, *options.owner);
+        if (options.id) q.bind(i++, *options.id);
+        bind_all(q, i, pushed);
+        while (q.executeStep()) {
+            auto doc = parse_json(q.getColumn(0).getString());
+            if (options.filter && !options.filter->matches(doc)) continue;
+            if (!page.offer(std::move(doc.as_object()))) break;
         }
-        if (sorted) {
-            std::sort_heap(best.begin(), best.end(), before);
-            for (std::size_t k = options.offset; k < best.size(); ++k) out.push_back(std::move(best[k].doc));
-        }
-        return out;
+        return page.take();
     }
 
     bool healthy() override {

@@ -4,11 +4,11 @@
 #include "../../unit/store/store_contract.hpp"
 #include "pg_support.hpp"
 
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <functional>
 #include <set>
+
+#include <sys/wait.h>
+#include <unistd.h>
 
 namespace {
 
@@ -81,7 +81,8 @@ TEST_F(PostgresConcurrency, TwoWriterProcessesOnOneDocumentKeepVersionOrderAndLo
             auto own = sluice::pg::open_postgres(test_options());
             std::vector<write_request> changes;
             for (int i = 0; i < per_writer; ++i)
-                changes.push_back(incr_and_log(w + "-" + std::to_string(i), "doc", w + ":" + std::to_string(i)));
+                changes.push_back(
+                    incr_and_log(w + "-" + std::to_string(i), "doc", w + ":" + std::to_string(i)));
             return apply_all(*own, changes) == per_writer ? 0 : 1;
         }));
     }
@@ -104,7 +105,8 @@ TEST_F(PostgresConcurrency, TwoWriterProcessesOnOneDocumentKeepVersionOrderAndLo
     std::set<std::int64_t> versions;
     for (int i = 0; i < 2 * per_writer; ++i) {
         std::string op = (i < per_writer ? "w1-" : "w2-") + std::to_string(i % per_writer);
-        auto env = sluice::parse_json(admin.run("SELECT envelope FROM applied_ops WHERE op = '" + op + "'")).as_object();
+        auto env = sluice::parse_json(admin.run("SELECT envelope FROM applied_ops WHERE op = '" + op + "'"))
+                       .as_object();
         auto v = env.at("version").as_int64();
         EXPECT_EQ(env.at("before").at("version").as_int64() + 1, v);
         EXPECT_EQ(env.at("before").at("n").as_int64() + 1, env.at("after").at("n").as_int64());
@@ -119,7 +121,8 @@ TEST_F(PostgresConcurrency, TheSameOpsRedeliveredToTwoProcessesAtOnceApplyOnce) 
     store->apply(create_request("c", "doc", R"({"n":0,"log":[]})"));
     const int ops = 120;
     std::vector<write_request> changes;
-    for (int i = 0; i < ops; ++i) changes.push_back(incr_and_log("op-" + std::to_string(i), "doc", std::to_string(i)));
+    for (int i = 0; i < ops; ++i)
+        changes.push_back(incr_and_log("op-" + std::to_string(i), "doc", std::to_string(i)));
     // Each child reports how many ops it applied for the first time; together, each op once.
     std::vector<pid_t> writers;
     for (int w = 0; w < 2; ++w) {
@@ -172,7 +175,8 @@ TEST_F(PostgresConcurrency, TwoProcessesCreatingOneIdOneWins) {
 TEST_F(PostgresConcurrency, ADocumentPostgresCannotHoldFailsOnlyItsSlot) {
     auto bad = create_request("bad", "d-bad", "{}");
     bad.body["text"] = std::string("a\0b", 3);  // valid JSON ("\u0000"), refused by jsonb
-    auto results = store->apply_batch({create_request("ok1", "d1", "{}"), bad, create_request("ok2", "d2", "{}")});
+    auto results =
+        store->apply_batch({create_request("ok1", "d1", "{}"), bad, create_request("ok2", "d2", "{}")});
     EXPECT_TRUE(results[0].change);
     EXPECT_EQ(failure_code(results[1]), "invalid_input");
     EXPECT_TRUE(results[2].change);

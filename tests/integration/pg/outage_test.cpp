@@ -3,12 +3,12 @@
 #include "../../unit/store/store_contract.hpp"
 #include "pg_support.hpp"
 
-#include <signal.h>
-
 #include <atomic>
 #include <fstream>
 #include <set>
 #include <thread>
+
+#include <signal.h>
 
 namespace {
 
@@ -19,7 +19,7 @@ using steady = std::chrono::steady_clock;
 
 /// Stops the test server; starts it again when the test ends, also when it fails midway.
 class server_outage {
-public:
+  public:
     server_outage() { server_ctl("stop"); }
     void end() {
         if (!down_) return;
@@ -33,7 +33,7 @@ public:
         }
     }
 
-private:
+  private:
     bool down_ = true;
 };
 
@@ -51,7 +51,6 @@ std::chrono::milliseconds expect_unavailable(Fn fn, const char* what) {
     }
     return std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - start);
 }
-
 
 sluice::store::write_request incr(const std::string& op) {
     auto r = update_request(op, "doc", "[]");
@@ -141,7 +140,8 @@ TEST(PostgresOutage, AStatementWaitingTooLongIsUnavailableNotStuck) {
 /// The pids of the server processes serving `application_name = 'sluice'` sessions.
 std::set<int> store_backends(admin_session& admin) {
     std::set<int> pids;
-    auto list = admin.run("SELECT string_agg(pid::text, ',') FROM pg_stat_activity WHERE application_name = 'sluice'");
+    auto list = admin.run(
+        "SELECT string_agg(pid::text, ',') FROM pg_stat_activity WHERE application_name = 'sluice'");
     for (std::size_t at = 0; at < list.size();) {
         auto comma = list.find(',', at);
         pids.insert(std::stoi(list.substr(at, comma - at)));
@@ -162,7 +162,7 @@ int postmaster_pid() {
 /// Freezes processes (SIGSTOP by pid: they neither answer nor close, as a hung host would;
 /// statement_timeout cannot fire in a stopped process) until the end of the scope.
 class frozen {
-public:
+  public:
     explicit frozen(std::set<int> pids) : pids_(std::move(pids)) {
         for (int pid : pids_) ::kill(pid, SIGSTOP);
     }
@@ -170,7 +170,7 @@ public:
         for (int pid : pids_) ::kill(pid, SIGCONT);
     }
 
-private:
+  private:
     std::set<int> pids_;
 };
 

@@ -4,9 +4,8 @@
 // start it.
 #include <sluice/pg/store.hpp>
 
-#include <libpq-fe.h>
-
 #include <gtest/gtest.h>
+#include <libpq-fe.h>
 
 #include <chrono>
 #include <cstdlib>
@@ -20,11 +19,14 @@ namespace sluice::testing {
 inline std::string env_or_fail(const char* name) {
     const char* v = std::getenv(name);
     if (v == nullptr || *v == 0)
-        throw std::runtime_error(std::string(name) + " is not set: run under scripts/servers/with-postgres.sh");
+        throw std::runtime_error(std::string(name) +
+                                 " is not set: run under scripts/servers/with-postgres.sh");
     return v;
 }
 
-inline std::string postgres_url() { return env_or_fail("SLUICE_TEST_POSTGRES_URL"); }
+inline std::string postgres_url() {
+    return env_or_fail("SLUICE_TEST_POSTGRES_URL");
+}
 
 inline pg::postgres_options test_options() {
     pg::postgres_options o;
@@ -43,7 +45,7 @@ inline void server_ctl(const std::string& verb) {
 
 /// A plain libpq session for the tests' own SQL (truncating, holding locks, inspecting).
 class admin_session {
-public:
+  public:
     admin_session() : conn_(PQconnectdb(postgres_url().c_str()), &PQfinish) {
         if (PQstatus(conn_.get()) != CONNECTION_OK)
             throw std::runtime_error(std::string("admin connection: ") + PQerrorMessage(conn_.get()));
@@ -58,7 +60,7 @@ public:
         return "";
     }
 
-private:
+  private:
     std::unique_ptr<PGconn, decltype(&PQfinish)> conn_;
 };
 

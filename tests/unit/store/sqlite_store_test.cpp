@@ -1,7 +1,6 @@
 // The store contract (store_contract.hpp) against the SQLite store.
-#include "store_contract.hpp"
-
 #include "../temp_file.hpp"
+#include "store_contract.hpp"
 
 namespace {
 

@@ -9,7 +9,6 @@
 #include <sluice/store/store.hpp>
 
 #include <boost/json/serialize.hpp>
-
 #include <gtest/gtest.h>
 
 #include <memory>
@@ -93,7 +92,8 @@ TYPED_TEST_P(StoreContract, AppliesAndDescribesChanges) {
 
 TYPED_TEST_P(StoreContract, KeepsDocumentsExactlyAsWritten) {
     // Member order and number types survive storage (1.0 stays a double, "1" a string).
-    auto c = this->store->apply(create_request("op1", "d1", R"({"z":1.0,"a":[1,"1",{"y":null,"b":true}],"m":-0.5})"));
+    auto c = this->store->apply(
+        create_request("op1", "d1", R"({"z":1.0,"a":[1,"1",{"y":null,"b":true}],"m":-0.5})"));
     auto got = this->store->get("a", "m", "d1");
     ASSERT_TRUE(got);
     EXPECT_EQ(boost::json::serialize(*got), boost::json::serialize(c.envelope.at("after")));
@@ -115,8 +115,9 @@ TYPED_TEST_P(StoreContract, ReplayedOpsChangeNothingAndReturnTheSameEnvelope) {
     EXPECT_TRUE(store->apply(remove_request("op3", "d1")).duplicate);
     // The same op twice in one batch: applied once.
     store->apply(create_request("op4", "d2", R"({"n":1})"));
-    auto twice = store->apply_batch({update_request("op5", "d2", R"([{"op":"incr","path":"/n","value":1}])"),
-                                     update_request("op5", "d2", R"([{"op":"incr","path":"/n","value":1}])")});
+    auto twice =
+        store->apply_batch({update_request("op5", "d2", R"([{"op":"incr","path":"/n","value":1}])"),
+                            update_request("op5", "d2", R"([{"op":"incr","path":"/n","value":1}])")});
     ASSERT_TRUE(twice[0].change && twice[1].change);
     EXPECT_FALSE(twice[0].change->duplicate);
     EXPECT_TRUE(twice[1].change->duplicate);
@@ -125,10 +126,11 @@ TYPED_TEST_P(StoreContract, ReplayedOpsChangeNothingAndReturnTheSameEnvelope) {
 
 TYPED_TEST_P(StoreContract, FinalFailuresStayInTheirSlotOfTheBatch) {
     auto& store = this->store;
-    auto results = store->apply_batch({create_request("op1", "d1", "{}"), create_request("op2", "d1", "{}"),
-                                       update_request("op3", "nope", "[]"),
-                                       update_request("op4", "d1", R"([{"op":"test","path":"/x","value":1}])"),
-                                       update_request("op5", "d1", R"([{"op":"add","path":"/x","value":1}])")});
+    auto results =
+        store->apply_batch({create_request("op1", "d1", "{}"), create_request("op2", "d1", "{}"),
+                            update_request("op3", "nope", "[]"),
+                            update_request("op4", "d1", R"([{"op":"test","path":"/x","value":1}])"),
+                            update_request("op5", "d1", R"([{"op":"add","path":"/x","value":1}])")});
     ASSERT_EQ(results.size(), 5u);
     EXPECT_TRUE(results[0].change);
     EXPECT_EQ(failure_code(results[1]), "conflict");
@@ -188,12 +190,19 @@ TYPED_TEST_P(StoreContract, FindFiltersSortsAndPages) {
     EXPECT_EQ(tail[0].at("id").as_string(), "d9");
     EXPECT_EQ(tail[1].at("id").as_string(), "d0");
     EXPECT_TRUE(store->find("a", "other", page).empty());
+    page.limit = 0;
+    EXPECT_TRUE(store->find("a", "m", page).empty());
+    o.limit = 0;
+    EXPECT_TRUE(store->find("a", "m", o).empty());
 }
 
-TYPED_TEST_P(StoreContract, IsHealthy) { EXPECT_TRUE(this->store->healthy()); }
+TYPED_TEST_P(StoreContract, IsHealthy) {
+    EXPECT_TRUE(this->store->healthy());
+}
 
 REGISTER_TYPED_TEST_SUITE_P(StoreContract, AppliesAndDescribesChanges, KeepsDocumentsExactlyAsWritten,
-                            ReplayedOpsChangeNothingAndReturnTheSameEnvelope, FinalFailuresStayInTheirSlotOfTheBatch,
-                            OnlyTheOwnerChangesAnOwnedDocument, FindFiltersSortsAndPages, IsHealthy);
+                            ReplayedOpsChangeNothingAndReturnTheSameEnvelope,
+                            FinalFailuresStayInTheirSlotOfTheBatch, OnlyTheOwnerChangesAnOwnedDocument,
+                            FindFiltersSortsAndPages, IsHealthy);
 
 }  // namespace sluice::testing
