@@ -13,6 +13,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <set>
+#include <tuple>
 
 namespace sluice::pg {
 
@@ -57,11 +59,46 @@ constexpr const char* update_sql =
     "($6::text)::jsonb "
     "WHERE app = $1 AND model = $2 AND id = $3";
 constexpr const char* delete_sql = "DELETE FROM documents WHERE app = $1 AND model = $2 AND id = $3";
+// Locks the existing documents of a batch in one global order (the key's), so two batches
+// sharing documents queue behind each other instead of deadlocking on opposite orders.
+constexpr const char* lock_batch_sql =
+    "SELECT 1 FROM documents d JOIN unnest($1::text[], $2::text[], $3::text[]) AS k (app, model, id) "
+    "ON d.app = k.app AND d.model = k.model AND d.id = k.id ORDER BY d.app, d.model, d.id FOR UPDATE OF d";
 constexpr const char* record_sql =
     "INSERT INTO applied_ops (op, envelope, at) VALUES ($1, $2, $3) ON CONFLICT (op) DO NOTHING";
 
 bj::object parse_object(std::string_view text) {
     return parse_json(text, "stored document").as_object();
+}
+
+/// A PostgreSQL array literal of text values (`{"a","b\"c"}`).
+std::string text_array(const std::vector<std::string>& values) {
+    std::string out = "{";
+    for (const auto& v : values) {
+        if (out.size() > 1) out += ',';
+        out += '"';
+        for (char ch : v) {
+            if (ch == '"' || ch == '\\') out += '\\';
+            out += ch;
+        }
+        out += '"';
+    }
+    return out + "}";
+}
+
+/// The statement locking the documents of `changes` in key order; nullopt for one document.
+std::optional<detail::statement> lock_batch(const std::vector<write_request>& changes) {
+    std::set<std::tuple<std::string, std::string, std::string>> keys;
+    for (const auto& c : changes) keys.emplace(c.app, c.model, c.id);
+    if (keys.size() < 2) return std::nullopt;
+    std::vector<std::string> apps, models, ids;
+    for (const auto& [app, model, id] : keys) {
+        apps.push_back(app);
+        models.push_back(model);
+        ids.push_back(id);
+    }
+    return detail::statement{
+        "lock_batch", lock_batch_sql, {text_array(apps), text_array(models), text_array(ids)}};
 }
 
 /// A query under construction: SQL text and its parameters.
@@ -240,7 +277,10 @@ class postgres_store final : public st::store {
         for (std::size_t i = 0; i < changes.size(); ++i) {
             const auto& change = changes[i];
             std::vector<statement> reads;
-            if (!begun) reads.push_back({nullptr, "BEGIN", {}});
+            if (!begun) {
+                reads.push_back({nullptr, "BEGIN", {}});
+                if (auto all = lock_batch(changes)) reads.push_back(std::move(*all));
+            }
             if (savepoint) reads.push_back({nullptr, "RELEASE SAVEPOINT change", {}});
             reads.push_back({nullptr, "SAVEPOINT change", {}});
             reads.push_back({"seen_op", seen_op_sql, {change.op}});

@@ -196,6 +196,24 @@ TYPED_TEST_P(StoreContract, FindFiltersSortsAndPages) {
     EXPECT_TRUE(store->find("a", "m", o).empty());
 }
 
+TYPED_TEST_P(StoreContract, AnyIdIsADocumentOfItsOwn) {
+    std::vector<store::write_request> batch;
+    const char* ids[] = {"q\"uote", "back\\slash",  "comma,{brace}", "sp ace",
+                         "%2F/",    "\u00e9\u65e5", "NULL",          ""};
+    for (const char* id : ids) batch.push_back(create_request(std::string("op-") + id, id, "{}"));
+    for (const char* id : ids)
+        batch.push_back(
+            update_request(std::string("op2-") + id, id, R"([{"op":"add","path":"/x","value":1}])"));
+    auto results = this->store->apply_batch(batch);
+    for (const auto& r : results) EXPECT_TRUE(r.change) << failure_code(r);
+    for (const char* id : ids) {
+        auto doc = this->store->get("a", "m", id);
+        ASSERT_TRUE(doc) << id;
+        EXPECT_EQ(doc->at("id").as_string(), id);
+        EXPECT_EQ(doc->at("version").as_int64(), 2);
+    }
+}
+
 TYPED_TEST_P(StoreContract, IsHealthy) {
     EXPECT_TRUE(this->store->healthy());
 }
@@ -203,6 +221,6 @@ TYPED_TEST_P(StoreContract, IsHealthy) {
 REGISTER_TYPED_TEST_SUITE_P(StoreContract, AppliesAndDescribesChanges, KeepsDocumentsExactlyAsWritten,
                             ReplayedOpsChangeNothingAndReturnTheSameEnvelope,
                             FinalFailuresStayInTheirSlotOfTheBatch, OnlyTheOwnerChangesAnOwnedDocument,
-                            FindFiltersSortsAndPages, IsHealthy);
+                            FindFiltersSortsAndPages, AnyIdIsADocumentOfItsOwn, IsHealthy);
 
 }  // namespace sluice::testing
