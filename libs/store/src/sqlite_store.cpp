@@ -1,9 +1,9 @@
 #include <sluice/core/error.hpp>
 #include <sluice/core/ids.hpp>
 #include <sluice/core/json_io.hpp>
-#include <sluice/json/patch.hpp>
 #include <sluice/json/path.hpp>
 #include <sluice/json/value.hpp>
+#include <sluice/store/find_page.hpp>
 #include <sluice/store/store.hpp>
 
 #include <SQLiteCpp/SQLiteCpp.h>
@@ -39,34 +39,6 @@ SQLite::Database open_db(const std::filesystem::path& file) {
     return db;
 }
 
-const char* event_of(write_request::kind k) {
-    switch (k) {
-        case write_request::kind::create: return "model_created";
-        case write_request::kind::update: return "model_updated";
-        case write_request::kind::remove: return "model_deleted";
-    }
-    return "";
-}
-
-
-/// A document on its way through a sorted query, with its sort keys.
-struct sortable {
-    std::vector<bj::value> keys;
-    std::size_t position;
-    bj::object doc;
-};
-
-/// The first value at `path` as the filter language reaches it (null when missing).
-bj::value first_value(const bj::object& doc, const json::field_path& path) {
-    const bj::value* found = nullptr;
-    bj::value root(doc);
-    json::any_value(&root, path.segments(), [&](const bj::value* v) {
-        found = v;
-        return true;
-    });
-    return found ? *found : bj::value(nullptr);
-}
-
 /// Parameters of pushed-down conditions, in the order of their `?`.
 using sql_value = std::variant<std::string, std::int64_t, double>;
 
@@ -90,6 +62,8 @@ std::vector<sql_value> push_down(const json::filter& filter, std::string& sql) {
         std::string clause;
         if (c.type == json::field_constraint::kind::equals) {
             if (c.values.empty() || c.values.size() > 100) continue;
+            if (!std::all_of(c.values.begin(), c.values.end(), [](const bj::value& v) { return exact_in_sql(v); }))
+                continue;
             clause = "json_extract(body, ?) IN (";
             params.emplace_back(path);
             for (std::size_t k = 0; k < c.values.size(); ++k) {
@@ -107,15 +81,17 @@ std::vector<sql_value> push_down(const json::filter& filter, std::string& sql) {
             }
             clause += ")";
         } else {
-            if (!std::isfinite(c.low) && !std::isfinite(c.high)) continue;
+            const bool low = std::isfinite(c.low) && exact_in_sql(c.low);
+            const bool high = std::isfinite(c.high) && exact_in_sql(c.high);
+            if (!low && !high) continue;
             clause = "(json_type(body, ?) IN ('integer', 'real')";
             params.emplace_back(path);
-            if (std::isfinite(c.low)) {
+            if (low) {
                 clause += c.low_open ? " AND json_extract(body, ?) > ?" : " AND json_extract(body, ?) >= ?";
                 params.emplace_back(path);
                 params.emplace_back(c.low);
             }
-            if (std::isfinite(c.high)) {
+            if (high) {
                 clause += c.high_open ? " AND json_extract(body, ?) < ?" : " AND json_extract(body, ?) <= ?";
                 params.emplace_back(path);
                 params.emplace_back(c.high);
@@ -210,51 +186,15 @@ public:
             }
         }
         auto before = load(prepared(load_, load_sql), change.app, change.model, change.id);
-        if (change.require_owner && before && change.type != write_request::kind::create &&
-            before->at("owner").as_string() != change.actor)
-            throw error(errc::forbidden, "document '" + change.id + "' belongs to another user");
-        std::optional<bj::object> after;
-        switch (change.type) {
-            case write_request::kind::create: {
-                if (before) throw error(errc::conflict, "document '" + change.id + "' already exists");
-                bj::object doc = change.body;
-                doc["id"] = change.id;
-                doc["owner"] = change.actor;
-                doc["version"] = 1;
-                doc["created_at"] = change.ts;
-                doc["updated_at"] = change.ts;
-                after = std::move(doc);
-                break;
-            }
-            case write_request::kind::update: {
-                if (!before) throw error(errc::not_found, "document '" + change.id + "' does not exist");
-                bj::value doc = *before;
-                json::patch::parse(change.patch).apply(doc);  // throws patch_error (final)
-                auto& o = doc.as_object();
-                o["id"] = change.id;
-                o["owner"] = (*before)["owner"];
-                o["version"] = (*before)["version"].to_number<std::int64_t>() + 1;
-                o["created_at"] = (*before)["created_at"];
-                o["updated_at"] = change.ts;
-                after = std::move(o);
-                break;
-            }
-            case write_request::kind::remove:
-                if (!before) throw error(errc::not_found, "document '" + change.id + "' does not exist");
-                break;
-        }
-        const auto& image = after ? *after : *before;
-        std::string owner(image.at("owner").as_string());
-        std::int64_t version = after ? after->at("version").to_number<std::int64_t>()
-                                     : before->at("version").to_number<std::int64_t>() + 1;
-        if (after) {
+        auto effect = compute_change(change, before);  // throws the final errors
+        if (effect.after) {
             auto& put = prepared(put_, "INSERT OR REPLACE INTO documents (app, model, id, owner, version, body) VALUES (?, ?, ?, ?, ?, ?)");
             put.bind(1, change.app);
             put.bind(2, change.model);
             put.bind(3, change.id);
-            put.bind(4, owner);
-            put.bind(5, version);
-            put.bind(6, bj::serialize(*after));
+            put.bind(4, effect.owner);
+            put.bind(5, effect.version);
+            put.bind(6, bj::serialize(*effect.after));
             put.exec();
         } else {
             auto& del = prepared(delete_, "DELETE FROM documents WHERE app = ? AND model = ? AND id = ?");
@@ -263,12 +203,7 @@ public:
             del.bind(3, change.id);
             del.exec();
         }
-        bj::object envelope{{"op", change.op},       {"event", event_of(change.type)}, {"app", change.app},
-                            {"model", change.model}, {"id", change.id},                {"owner", owner},
-                            {"actor", change.actor}, {"version", version},              {"ts", change.ts}};
-        if (change.type == write_request::kind::update) envelope["patch"] = change.patch;
-        envelope["before"] = before ? bj::value(*before) : bj::value(nullptr);
-        envelope["after"] = after ? bj::value(*after) : bj::value(nullptr);
+        auto& envelope = effect.envelope;
         auto& record = prepared(record_op_, "INSERT INTO applied_ops (op, envelope, at) VALUES (?, ?, ?)");
         record.bind(1, change.op);
         record.bind(2, bj::serialize(envelope));
@@ -288,61 +223,23 @@ public:
         std::vector<sql_value> pushed;
         if (options.filter) pushed = push_down(*options.filter, sql);
         sql += " ORDER BY rowid";
-        const bool sorted = !options.sort.empty();
-        std::vector<json::field_path> paths;
-        for (const auto& [field, direction] : options.sort) paths.emplace_back(field);
-        // With a sort, keep only the best offset+limit documents seen so far (a bounded heap).
-        // The sort itself stays here: SQLite orders JSON values otherwise than the filter
-        // language's type brackets (booleans, arrays, objects).
-        const std::size_t keep = options.offset + options.limit;
-        std::vector<sortable> best;
-        auto before = [&](const sortable& a, const sortable& b) {
-            for (std::size_t i = 0; i < paths.size(); ++i) {
-                int c = json::compare(a.keys[i], b.keys[i]);
-                if (c != 0) return options.sort[i].second < 0 ? c > 0 : c < 0;
-            }
-            return a.position < b.position;  // stable: storage order breaks ties
-        };
-        std::vector<bj::object> out;
-        {
-            std::lock_guard lock(read_mutex_);
-            SQLite::Statement q(read_db_, sql);
-            int i = 1;
-            q.bind(i++, app);
-            q.bind(i++, model);
-            if (options.owner) q.bind(i++, *options.owner);
-            if (options.id) q.bind(i++, *options.id);
-            bind_all(q, i, pushed);
-            std::size_t skipped = 0, position = 0;
-            while (q.executeStep()) {
-                auto doc = parse_json(q.getColumn(0).getString());
-                if (options.filter && !options.filter->matches(doc)) continue;
-                if (!sorted) {
-                    if (skipped < options.offset) {
-                        ++skipped;
-                        continue;
-                    }
-                    out.push_back(std::move(doc.as_object()));
-                    if (out.size() >= options.limit) break;
-                    continue;
-                }
-                if (keep == 0) break;
-                sortable item{{}, position++, std::move(doc.as_object())};
-                for (const auto& p : paths) item.keys.push_back(first_value(item.doc, p));
-                if (best.size() == keep && !before(item, best.front())) continue;
-                best.push_back(std::move(item));
-                std::push_heap(best.begin(), best.end(), before);
-                if (best.size() > keep) {
-                    std::pop_heap(best.begin(), best.end(), before);
-                    best.pop_back();
-                }
-            }
+        // The sort stays here: SQLite orders JSON values otherwise than the filter language's
+        // type brackets (booleans, arrays, objects).
+        find_page page(options);
+        std::lock_guard lock(read_mutex_);
+        SQLite::Statement q(read_db_, sql);
+        int i = 1;
+        q.bind(i++, app);
+        q.bind(i++, model);
+        if (options.owner) q.bind(i++, *options.owner);
+        if (options.id) q.bind(i++, *options.id);
+        bind_all(q, i, pushed);
+        while (q.executeStep()) {
+            auto doc = parse_json(q.getColumn(0).getString());
+            if (options.filter && !options.filter->matches(doc)) continue;
+            if (!page.offer(std::move(doc.as_object()))) break;
         }
-        if (sorted) {
-            std::sort_heap(best.begin(), best.end(), before);
-            for (std::size_t k = options.offset; k < best.size(); ++k) out.push_back(std::move(best[k].doc));
-        }
-        return out;
+        return page.take();
     }
 
     bool healthy() override {

@@ -17,7 +17,9 @@ namespace {
 namespace bj = boost::json;
 
 bj::value random_value(std::mt19937& rng) {
-    switch (rng() % 9) {
+    switch (rng() % 11) {
+        case 9: return bj::value(std::int64_t(9007199254740993));  // beyond 2^53: exact in SQL, not as a double
+        case 10: return bj::value(9007199254740992.0);
         case 0: return bj::value(static_cast<std::int64_t>(rng() % 5));
         case 1: return bj::value(static_cast<double>(rng() % 5) + 0.5);
         case 2: return bj::value(std::string(1, static_cast<char>('a' + rng() % 3)));
@@ -59,6 +61,7 @@ TEST(FindPushdown, AnswersExactlyWhatTheFilterAndAFullSortWould) {
         R"({"s": "a"})",         R"({"s": true})",                    R"({"n": {"$gte": 2}, "s": {"$in": ["a", "c"]}})",
         R"({"t": {"$lt": 2}})",  R"({"t.x": 1})",                     R"({"n": "3"})",
         R"({"n": null})",        R"({"$or": [{"n": 1}, {"s": "b"}]})", R"({"n": {"$ne": 2}})",
+        R"({"n": {"$lte": 9007199254740993}})", R"({"n": 9007199254740992})", R"({"s": {"$gt": 9007199254740991}})",
     };
     for (const char* text : filters) {
         auto filter = sluice::json::filter::compile(text);

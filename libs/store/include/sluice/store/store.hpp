@@ -54,6 +54,18 @@ struct applied_change {
     bool duplicate = false;  ///< `op` had been applied before: nothing changed, envelope is the recorded one
 };
 
+/// What applying `change` to the stored document `before` (nullopt: there is none) gives: shared
+/// by the implementations so that their documents and envelopes are the same for the same input.
+/// Throws the final errors of `store::apply` that the document alone decides (`not_found`,
+/// `conflict`, `forbidden`, `patch_failed`).
+struct change_effect {
+    std::optional<boost::json::object> after;  ///< the new document; nullopt for a delete
+    std::string owner;                         ///< the document's owner (envelope `owner`)
+    std::int64_t version = 0;                  ///< the version this change gives the document
+    boost::json::object envelope;              ///< the change envelope (DESIGN.md §2)
+};
+change_effect compute_change(const write_request& change, const std::optional<boost::json::object>& before);
+
 struct find_options {
     const json::filter* filter = nullptr;
     std::optional<std::string> owner;  ///< only documents of this owner

@@ -1,0 +1,75 @@
+#include <sluice/core/error.hpp>
+#include <sluice/json/patch.hpp>
+#include <sluice/store/store.hpp>
+
+namespace sluice::store {
+
+namespace bj = boost::json;
+
+namespace {
+
+const char* event_of(write_request::kind k) {
+    switch (k) {
+        case write_request::kind::create:
+            return "model_created";
+        case write_request::kind::update:
+            return "model_updated";
+        case write_request::kind::remove:
+            return "model_deleted";
+    }
+    return "";
+}
+
+}  // namespace
+
+change_effect compute_change(const write_request& change, const std::optional<bj::object>& before) {
+    if (change.require_owner && before && change.type != write_request::kind::create &&
+        before->at("owner").as_string() != change.actor)
+        throw error(errc::forbidden, "document '" + change.id + "' belongs to another user");
+    change_effect effect;
+    switch (change.type) {
+        case write_request::kind::create: {
+            if (before) throw error(errc::conflict, "document '" + change.id + "' already exists");
+            bj::object doc = change.body;
+            doc["id"] = change.id;
+            doc["owner"] = change.actor;
+            doc["version"] = 1;
+            doc["created_at"] = change.ts;
+            doc["updated_at"] = change.ts;
+            effect.after = std::move(doc);
+            break;
+        }
+        case write_request::kind::update: {
+            if (!before) throw error(errc::not_found, "document '" + change.id + "' does not exist");
+            bj::value doc = *before;
+            json::patch::parse(change.patch).apply(doc);  // throws patch_error (final)
+            auto& o = doc.as_object();
+            o["id"] = change.id;
+            o["owner"] = before->at("owner");
+            o["version"] = before->at("version").to_number<std::int64_t>() + 1;
+            o["created_at"] = before->at("created_at");
+            o["updated_at"] = change.ts;
+            effect.after = std::move(o);
+            break;
+        }
+        case write_request::kind::remove:
+            if (!before) throw error(errc::not_found, "document '" + change.id + "' does not exist");
+            break;
+    }
+    const auto& image = effect.after ? *effect.after : *before;
+    effect.owner = std::string(image.at("owner").as_string());
+    effect.version = effect.after ? effect.after->at("version").to_number<std::int64_t>()
+                                  : before->at("version").to_number<std::int64_t>() + 1;
+    bj::object envelope{{"op", change.op},       {"event", event_of(change.type)},
+                        {"app", change.app},     {"model", change.model},
+                        {"id", change.id},       {"owner", effect.owner},
+                        {"actor", change.actor}, {"version", effect.version},
+                        {"ts", change.ts}};
+    if (change.type == write_request::kind::update) envelope["patch"] = change.patch;
+    envelope["before"] = before ? bj::value(*before) : bj::value(nullptr);
+    envelope["after"] = effect.after ? bj::value(*effect.after) : bj::value(nullptr);
+    effect.envelope = std::move(envelope);
+    return effect;
+}
+
+}  // namespace sluice::store
