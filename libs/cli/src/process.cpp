@@ -88,7 +88,9 @@ int run_process(const config::config& c, const process_plan& plan) {
 
     auth::authenticator auth(c.apps);
     auto b = open_backends(c);
-    pipeline::device_hub hub(data / "devices.db", c.limits.resume_backlog, c.limits.grace_period);
+    const auto instance = instance_name();
+    auto hub_owner = open_device_hub(c, instance);
+    auto& hub = *hub_owner;
     pipeline::waiters waiters;
     metrics::metrics metrics;
     sluice::health health;
@@ -99,6 +101,10 @@ int run_process(const config::config& c, const process_plan& plan) {
     for (const auto& name : plan.stages) {
         runners.push_back(std::make_unique<pipeline::stage_runner>(b.queue, c.graph, name, c.limits.max_hops,
                                                                    pipeline::make_stage(c.graph.stage(name), builtins), metrics, health));
+        // With shared device streams each websocket instance gets the frames of the devices it
+        // holds, on its own queue.
+        if (hub.shared() && name == c.graph.stage(config::builtin::transport_manager).transports.at("websocket"))
+            runners.back()->consume_instance_queue(instance);
         if (!feeding_writer.count(name)) continue;
         // A change a stage before the writer refuses or consumes never reaches it: tell the API.
         runners.back()->on_abandoned([&waiters, name](const queue::message& m, const std::string& reason) {
@@ -129,7 +135,7 @@ int run_process(const config::config& c, const process_plan& plan) {
 
     std::string stages;
     for (const auto& s : plan.stages) stages += (stages.empty() ? "" : ", ") + s;
-    spdlog::info("sluice {}: stages [{}]{}{}", plan.name, stages, base.empty() ? "" : ", listening on ", base);
+    spdlog::info("sluice {} (instance {}): stages [{}]{}{}", plan.name, instance, stages, base.empty() ? "" : ", listening on ", base);
     if (plan.api || plan.devices) {
         std::cout << "Sluice is serving on " << base;
         if (plan.devices) std::cout << "  (WebSocket: ws://" << host << ":" << base.substr(base.rfind(':') + 1) << "/v1/ws)";

@@ -65,13 +65,14 @@ device_hub::device_hub(const std::filesystem::path& log_file, std::size_t backlo
     }
 }
 
-/// Writes detaches to the directory in order, off the caller's thread. A detach that fails is
-/// dropped: the entry then points at this instance until the device attaches elsewhere or this
+/// Writes detaches to the directory in order, off the caller's thread, and beats for this
+/// instance every two seconds (an instance silent for ten is taken for gone). A detach that fails
+/// is dropped: the entry then points at this instance until the device attaches elsewhere or this
 /// instance stops beating, and frames routed here meanwhile are dropped (the log keeps them).
 class device_hub::directory_writer {
 public:
-    explicit directory_writer(std::shared_ptr<device_directory> directory)
-        : directory_(std::move(directory)), thread_([this] { run(); }) {}
+    directory_writer(std::shared_ptr<device_directory> directory, std::string instance)
+        : directory_(std::move(directory)), instance_(std::move(instance)), thread_([this] { run(); }) {}
     ~directory_writer() {
         {
             std::lock_guard lock(mutex_);
@@ -90,9 +91,22 @@ public:
 private:
     void run() {
         std::unique_lock lock(mutex_);
+        auto next_beat = std::chrono::steady_clock::now();
         while (true) {
-            wake_.wait(lock, [&] { return stopping_ || !pending_.empty(); });
-            if (pending_.empty()) return;  // stopping, drained
+            if (std::chrono::steady_clock::now() >= next_beat) {
+                lock.unlock();
+                try {
+                    directory_->beat(instance_, std::chrono::seconds(10));
+                } catch (const std::exception&) {  // the directory is down: locate says so too
+                }
+                lock.lock();
+                next_beat = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+            }
+            wake_.wait_until(lock, next_beat, [&] { return stopping_ || !pending_.empty(); });
+            if (pending_.empty()) {
+                if (stopping_) return;  // drained
+                continue;
+            }
             auto [device, instance] = std::move(pending_.front());
             pending_.pop_front();
             lock.unlock();
@@ -105,6 +119,7 @@ private:
     }
 
     std::shared_ptr<device_directory> directory_;
+    std::string instance_;
     std::mutex mutex_;
     std::condition_variable wake_;
     std::deque<std::pair<std::string, std::string>> pending_;
@@ -114,7 +129,7 @@ private:
 
 device_hub::device_hub(shared_streams shared, std::chrono::seconds grace_period)
     : backlog_(0), grace_(grace_period), shared_(std::move(shared)),
-      directory_writer_(std::make_unique<directory_writer>(shared_->directory)) {}
+      directory_writer_(std::make_unique<directory_writer>(shared_->directory, shared_->instance)) {}
 
 device_hub::~device_hub() = default;
 
