@@ -14,6 +14,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
@@ -118,7 +119,8 @@ int run_process(const config::config& c, const process_plan& plan) {
     });
 
     boost::asio::io_context io(1);
-    net::context ctx{c, auth, *b.store, *b.queue, *b.registry, hub, waiters, metrics, health, {plan.api, plan.devices}};
+    const bool writer_here = std::find(plan.stages.begin(), plan.stages.end(), config::builtin::writer) != plan.stages.end();
+    net::context ctx{c, auth, *b.store, *b.queue, *b.registry, hub, waiters, metrics, health, {plan.api, plan.devices, writer_here}};
     std::optional<net::server> server;
     std::string base;
     if (plan.listen) {

@@ -438,6 +438,27 @@ void api::document(const std::string& app_name, const std::string& model, const 
     submit(std::move(change), wait, 200, respond);
 }
 
+void api::poll_recorded(std::string op, std::chrono::steady_clock::time_point deadline, std::chrono::milliseconds delay) {
+    // The writer is another process: its verdict is in the store once its transaction committed.
+    // Polled with a growing delay (2 ms to 100 ms); the `?wait=1` timeout ends it in any case.
+    schedule_(delay, [this, op = std::move(op), deadline, delay]() mutable {
+        offload([this, op = std::move(op), deadline, delay]() mutable {
+            std::optional<store::store::recorded> verdict;
+            try {
+                verdict = ctx_.store.recorded_outcome(op);
+            } catch (const std::exception&) {  // the store is down: the timeout answers
+            }
+            if (verdict && verdict->envelope) {
+                const auto& after = verdict->envelope->at("after");
+                return ctx_.waiters.complete(op, after.is_object() ? &after.get_object() : nullptr, nullptr);
+            }
+            if (verdict) return ctx_.waiters.complete(op, nullptr, std::make_exception_ptr(error(verdict->failure, verdict->message)));
+            if (std::chrono::steady_clock::now() + delay >= deadline) return ctx_.waiters.abandon(op, nullptr);
+            poll_recorded(std::move(op), deadline, std::min<std::chrono::milliseconds>(delay * 2, std::chrono::milliseconds(100)));
+        });
+    });
+}
+
 void api::submit(store::write_request change, bool wait, unsigned wait_status, std::function<void(http_response)> respond) {
     // Back-pressure: past the configured depth the API refuses rather than growing the queue.
     for (const auto& stage : ctx_.config.graph.api_next) {
@@ -451,7 +472,9 @@ void api::submit(store::write_request change, bool wait, unsigned wait_status, s
     auto kind = change.type;
     auto accepted = json_response(202, bj::object{{"id", id}, {"op", op}});
     auto key = change.key();
-    ctx_.waiters.begin_write(op, key);
+    // Pending writes are known in the process that runs the writer (it settles them); an API
+    // process of the distributed shape tracks only the ones a `?wait=1` polls for.
+    if (ctx_.serves.writer_here || wait) ctx_.waiters.begin_write(op, key);
     // The waiter, the durability callback and the timeout race; the first to answer wins.
     struct state {
         std::atomic<bool> answered{false};
@@ -480,7 +503,9 @@ void api::submit(store::write_request change, bool wait, unsigned wait_status, s
             return answer(failure_response(failure));
         }
         st->durable = true;
-        if (!wait) answer(accepted);
+        if (!wait) return answer(accepted);
+        if (!ctx_.serves.writer_here) poll_recorded(op, std::chrono::steady_clock::now() + ctx_.config.limits.wait_timeout,
+                                                    std::chrono::milliseconds(2));
     });
     if (wait) {
         // Bounded wait: after the timeout the client learns the change is accepted (202) if it is

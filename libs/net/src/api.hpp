@@ -78,6 +78,9 @@ private:
     void document(const std::string& app, const std::string& model, const std::string& id, const auth::claims& who,
                   const http_request& request, bool wait, const std::function<void(http_response)>& respond);
     void submit(store::write_request change, bool wait, unsigned wait_status, std::function<void(http_response)> respond);
+    /// `?wait=1` with the writer in another process: completes the waiter of `op` from the store's
+    /// record of it, polling until `deadline`.
+    void poll_recorded(std::string op, std::chrono::steady_clock::time_point deadline, std::chrono::milliseconds delay);
     /// Runs `route` (which answers through `respond`, or throws) on `executor` (the pool, or the
     /// strand of document writes), answering what it throws.
     template <class Executor>

@@ -44,6 +44,9 @@ const char* const schema[] = {
     "CREATE TABLE IF NOT EXISTS applied_ops (op text PRIMARY KEY, envelope text NOT NULL, at bigint NOT "
     "NULL)",
     "CREATE INDEX IF NOT EXISTS applied_ops_at ON applied_ops (at)",
+    // Final failures, for `recorded_outcome` only (a failed change is not "seen": a replay after a
+    // fix applies it).
+    "CREATE TABLE IF NOT EXISTS failed_ops (op text PRIMARY KEY, code text NOT NULL, message text NOT NULL, at bigint NOT NULL)",
 };
 
 constexpr const char* seen_op_sql = "SELECT envelope FROM applied_ops WHERE op = $1";
@@ -194,6 +197,19 @@ class postgres_store final : public st::store {
         return with_connection([&](connection& c) { return find_on(c, app, model, options); });
     }
 
+    std::optional<recorded> recorded_outcome(const std::string& op) override {
+        return with_connection([&](connection& c) -> std::optional<recorded> {
+            auto r = c.pipeline({{"applied_outcome", seen_op_sql, {op}},
+                                 {"failed_outcome", "SELECT code, message FROM failed_ops WHERE op = $1", {op}}},
+                                pool_.statement_deadline());
+            throw_refusal(r);
+            if (r[0].rows->rows() > 0) return recorded{parse_object(r[0].rows->get(0, 0)), {}, {}};
+            if (r[1].rows->rows() > 0)
+                return recorded{std::nullopt, errc_from_string(r[1].rows->get(0, 0)), std::string(r[1].rows->get(0, 1))};
+            return std::nullopt;
+        });
+    }
+
     bool healthy() override {
         try {
             return with_connection([&](connection& c) {
@@ -314,6 +330,7 @@ class postgres_store final : public st::store {
                 {{nullptr, "ROLLBACK TO SAVEPOINT change", {}}, {"seen_op", seen_op_sql, {change.op}}},
                 pool_.statement_deadline());
             throw_refusal(undo);
+            if (undo[1].rows->rows() == 0 && out[i].failure) record_failure(c, change, out[i].failure);
             if (undo[1].rows->rows() > 0) {
                 out[i].failure = nullptr;
                 out[i].change = st::applied_change{parse_object(undo[1].rows->get(0, 0)), true};
@@ -327,6 +344,23 @@ class postgres_store final : public st::store {
         end.push_back({nullptr, "COMMIT", {}});
         throw_refusal(c.pipeline(end, pool_.statement_deadline()));
         return out;
+    }
+
+    /// Records a change's final failure in the batch's transaction (for `recorded_outcome`).
+    void record_failure(connection& c, const write_request& change, const std::exception_ptr& failure) {
+        errc code = errc::internal;
+        std::string message;
+        try {
+            std::rethrow_exception(failure);
+        } catch (const sluice::error& e) {
+            code = e.kind();
+            message = e.what();
+        }
+        throw_refusal(c.pipeline({{"record_failure",
+                                   "INSERT INTO failed_ops (op, code, message, at) VALUES ($1, $2, $3, $4) "
+                                   "ON CONFLICT (op) DO UPDATE SET code = excluded.code, message = excluded.message, at = excluded.at",
+                                   {change.op, std::string(to_string(code)), message, std::to_string(change.ts)}}},
+                                 pool_.statement_deadline()));
     }
 
     /// Writes the change and records its op (one round trip). Returns nullopt when another
@@ -370,6 +404,9 @@ class postgres_store final : public st::store {
         try {
             with_connection([&](connection& c) {
                 c.exec_prepared("prune_ops", "DELETE FROM applied_ops WHERE at < $1",
+                                {std::to_string(now - std::int64_t(7) * 24 * 3600 * 1000)},
+                                pool_.statement_deadline());
+                c.exec_prepared("prune_failed", "DELETE FROM failed_ops WHERE at < $1",
                                 {std::to_string(now - std::int64_t(7) * 24 * 3600 * 1000)},
                                 pool_.statement_deadline());
             });

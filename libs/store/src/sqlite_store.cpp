@@ -36,6 +36,9 @@ SQLite::Database open_db(const std::filesystem::path& file) {
         "owner TEXT NOT NULL, version INTEGER NOT NULL, body TEXT NOT NULL, PRIMARY KEY (app, model, id))");
     db.exec("CREATE INDEX IF NOT EXISTS documents_owner ON documents(app, model, owner)");
     db.exec("CREATE TABLE IF NOT EXISTS applied_ops (op TEXT PRIMARY KEY, envelope TEXT NOT NULL, at INTEGER NOT NULL)");
+    // Final failures, for `recorded_outcome` only: a change that fails is not "seen" (a replay
+    // after a fix applies it).
+    db.exec("CREATE TABLE IF NOT EXISTS failed_ops (op TEXT PRIMARY KEY, code TEXT NOT NULL, message TEXT NOT NULL, at INTEGER NOT NULL)");
     return db;
 }
 
@@ -148,11 +151,18 @@ public:
                 try {
                     out[i].change = apply_one(changes[i]);
                     write_db_.exec("RELEASE change");
-                } catch (const sluice::error&) {  // final: this change only
+                } catch (const sluice::error& e) {  // final: this change only
                     reset_prepared();
                     write_db_.exec("ROLLBACK TO change");
                     write_db_.exec("RELEASE change");
                     out[i].failure = std::current_exception();
+                    auto& failed = prepared(record_failure_,
+                                            "INSERT OR REPLACE INTO failed_ops (op, code, message, at) VALUES (?, ?, ?, ?)");
+                    failed.bind(1, changes[i].op);
+                    failed.bind(2, std::string(to_string(e.kind())));
+                    failed.bind(3, std::string(e.what()));
+                    failed.bind(4, changes[i].ts);
+                    failed.exec();
                 }
             }
             prune_applied_ops();
@@ -173,6 +183,9 @@ public:
         auto& prune = prepared(prune_ops_, "DELETE FROM applied_ops WHERE at < ?");
         prune.bind(1, now - std::int64_t(7) * 24 * 3600 * 1000);
         prune.exec();
+        auto& prune_failed = prepared(prune_failed_, "DELETE FROM failed_ops WHERE at < ?");
+        prune_failed.bind(1, now - std::int64_t(7) * 24 * 3600 * 1000);
+        prune_failed.exec();
     }
 
     applied_change apply_one(const write_request& change) {
@@ -242,6 +255,20 @@ public:
         return page.take();
     }
 
+    std::optional<recorded> recorded_outcome(const std::string& op) override {
+        return reading([&]() -> std::optional<recorded> {
+            std::lock_guard lock(read_mutex_);
+            SQLite::Statement applied(read_db_, "SELECT envelope FROM applied_ops WHERE op = ?");
+            applied.bind(1, op);
+            if (applied.executeStep()) return recorded{parse_json(applied.getColumn(0).getString()).as_object(), {}, {}};
+            SQLite::Statement failed(read_db_, "SELECT code, message FROM failed_ops WHERE op = ?");
+            failed.bind(1, op);
+            if (failed.executeStep())
+                return recorded{std::nullopt, errc_from_string(failed.getColumn(0).getString()), failed.getColumn(1).getString()};
+            return std::nullopt;
+        });
+    }
+
     bool healthy() override {
         try {
             std::lock_guard lock(read_mutex_);
@@ -279,7 +306,7 @@ private:
     }
 
     void reset_prepared() {
-        for (auto* slot : {&seen_op_, &load_, &put_, &delete_, &record_op_, &prune_ops_}) {
+        for (auto* slot : {&seen_op_, &load_, &put_, &delete_, &record_op_, &prune_ops_, &record_failure_, &prune_failed_}) {
             if (*slot) (*slot)->tryReset();
         }
     }
@@ -288,7 +315,7 @@ private:
     std::int64_t last_prune_ = 0;
     SQLite::Database write_db_;
     SQLite::Database read_db_;
-    std::unique_ptr<SQLite::Statement> seen_op_, load_, put_, delete_, record_op_, prune_ops_;
+    std::unique_ptr<SQLite::Statement> seen_op_, load_, put_, delete_, record_op_, prune_ops_, record_failure_, prune_failed_;
 };
 
 }  // namespace

@@ -214,6 +214,32 @@ TYPED_TEST_P(StoreContract, AnyIdIsADocumentOfItsOwn) {
     }
 }
 
+TYPED_TEST_P(StoreContract, RecordsWhatBecameOfEachChange) {
+    auto& store = this->store;
+    EXPECT_FALSE(store->recorded_outcome("r1"));  // not taken yet
+    auto results = store->apply_batch({create_request("r1", "x1", R"({"n":1})"), create_request("r2", "x1", "{}"),
+                                       update_request("r3", "x1", R"([{"op":"test","path":"/n","value":2}])")});
+    ASSERT_EQ(results.size(), 3u);
+    auto applied = store->recorded_outcome("r1");
+    ASSERT_TRUE(applied && applied->envelope);
+    EXPECT_EQ(applied->envelope->at("after").at("n").as_int64(), 1);
+    EXPECT_EQ(applied->envelope->at("op").as_string(), "r1");
+    auto conflict = store->recorded_outcome("r2");
+    ASSERT_TRUE(conflict);
+    EXPECT_FALSE(conflict->envelope);
+    EXPECT_EQ(conflict->failure, errc::conflict);
+    EXPECT_NE(conflict->message.find("x1"), std::string::npos) << conflict->message;
+    auto failed = store->recorded_outcome("r3");
+    ASSERT_TRUE(failed);
+    EXPECT_EQ(failed->failure, errc::patch_failed);
+    // A failed change applied later (a replay after a fix) reads as applied.
+    store->apply(remove_request("r4", "x1"));
+    EXPECT_TRUE(store->apply(create_request("r2", "x1", "{}")).envelope.at("after").is_object());
+    auto replayed = store->recorded_outcome("r2");
+    ASSERT_TRUE(replayed);
+    EXPECT_TRUE(replayed->envelope);
+}
+
 TYPED_TEST_P(StoreContract, IsHealthy) {
     EXPECT_TRUE(this->store->healthy());
 }
@@ -221,6 +247,7 @@ TYPED_TEST_P(StoreContract, IsHealthy) {
 REGISTER_TYPED_TEST_SUITE_P(StoreContract, AppliesAndDescribesChanges, KeepsDocumentsExactlyAsWritten,
                             ReplayedOpsChangeNothingAndReturnTheSameEnvelope,
                             FinalFailuresStayInTheirSlotOfTheBatch, OnlyTheOwnerChangesAnOwnedDocument,
-                            FindFiltersSortsAndPages, AnyIdIsADocumentOfItsOwn, IsHealthy);
+                            FindFiltersSortsAndPages, AnyIdIsADocumentOfItsOwn, RecordsWhatBecameOfEachChange,
+                            IsHealthy);
 
 }  // namespace sluice::testing

@@ -17,6 +17,9 @@ namespace sluice::net {
 struct roles {
     bool api = true;      ///< /v1/apps/..., /v1/logout
     bool devices = true;  ///< /v1/ws, /v1/sse
+    /// The writer runs in this process: a `?wait=1` learns its verdict directly. Otherwise the API
+    /// reads the verdict the writer recorded in the store.
+    bool writer_here = true;
 };
 
 struct context {

@@ -2,6 +2,7 @@
 /// Where documents live (DESIGN.md §1, §2, §6). The writer applies changes through `apply`, which
 /// is atomic and idempotent by `op`; the API reads through `get` and `find`. Implementations:
 /// SQLite (embedded), PostgreSQL (distributed, later). Thread-safe.
+#include <sluice/core/error.hpp>
 #include <sluice/json/filter.hpp>
 
 #include <boost/json/array.hpp>
@@ -93,6 +94,16 @@ public:
     };
     virtual std::vector<outcome> apply_batch(const std::vector<write_request>& changes) = 0;
     virtual std::vector<boost::json::object> find(const std::string& app, const std::string& model, const find_options& options) = 0;
+    /// What the writer made of the change `op`, recorded in the transaction that applied it or
+    /// met its final failure: the envelope, or the failure's code and message (a change that
+    /// failed and was later applied, e.g. replayed after a fix, reads as applied). Nothing while
+    /// neither is recorded. For `?wait=1` on an API process that does not run the writer.
+    struct recorded {
+        std::optional<boost::json::object> envelope;
+        errc failure = errc::internal;  ///< when there is no envelope
+        std::string message;
+    };
+    virtual std::optional<recorded> recorded_outcome(const std::string& op) = 0;
     /// Reads one row; false when the database cannot be read.
     virtual bool healthy() = 0;
 };
