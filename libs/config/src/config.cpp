@@ -12,6 +12,8 @@
 #include <random>
 #include <sstream>
 
+#include <unistd.h>
+
 namespace sluice::config {
 
 namespace {
@@ -445,14 +447,22 @@ std::string demo_secret(const std::string& data_dir) {
     static const char alphabet[] = "0123456789abcdef";
     std::string secret;
     for (int i = 0; i < 64; ++i) secret += alphabet[rd() % 16];
+    // Processes of one deployment may start at once: each writes its own file and links it in
+    // place; the first link wins and the others read the winner's secret.
     fs::path tmp = file;
-    tmp += ".tmp";
+    tmp += "." + std::to_string(::getpid()) + "." + std::to_string(rd()) + ".tmp";
     {
         std::ofstream out(tmp, std::ios::trunc);
         out << secret << "\n";
     }
     fs::permissions(tmp, fs::perms::owner_read | fs::perms::owner_write);
-    fs::rename(tmp, file);
+    std::error_code linked;
+    fs::create_hard_link(tmp, file, linked);
+    fs::remove(tmp);
+    if (!linked) return secret;
+    std::ifstream in(file);
+    std::getline(in, secret);
+    if (secret.size() < 16) throw config_error("config key 'data': " + file.string() + " holds no usable secret");
     return secret;
 }
 
