@@ -1,7 +1,7 @@
 #pragma once
 // Helpers of the RabbitMQ suite: the server's address and control from scripts/servers/with-rabbitmq.sh,
 // unique queue names per test, polling with deadlines (never sleeps for synchronisation).
-#include <amqp.h>
+#include <amqp.h>  // (rabbitmq-c: in /usr/include, linked through sluice::amqp)
 #include <amqp_tcp_socket.h>
 #include <gtest/gtest.h>
 #include <sys/time.h>
