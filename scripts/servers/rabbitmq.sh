@@ -50,6 +50,17 @@ as_rabbitmq() {
     fi
 }
 
+# as_rabbitmq with a deadline of $1 seconds (then SIGTERM, and SIGKILL 5 s later).
+as_rabbitmq_within() {
+    local seconds=$1
+    shift
+    if [ "$(id -u)" = 0 ]; then
+        timeout -k 5 "$seconds" runuser -u rabbitmq -- env "${node_env[@]}" "$@"
+    else
+        timeout -k 5 "$seconds" env "${node_env[@]}" "$@"
+    fi
+}
+
 load_conf() {
     dir=$(cd "$dir" && pwd)
     # shellcheck disable=SC1091
@@ -74,7 +85,8 @@ load_conf() {
     )
 }
 
-ctl() { as_rabbitmq "$rmq_bin/rabbitmqctl" -n "$NODE" "$@"; }
+# Every rabbitmqctl call has a deadline: a node that does not answer must not hang the caller.
+ctl() { as_rabbitmq_within "${CTL_TIMEOUT:-60}" "$rmq_bin/rabbitmqctl" -n "$NODE" "$@"; }
 
 alive() { [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null; }
 
@@ -135,7 +147,7 @@ start() {
     rm -f "$dir/rabbitmq.pid"
     (cd "$dir" && as_rabbitmq "$rmq_bin/rabbitmq-server" -detached) >>"$dir/log/start.log" 2>&1
     local deadline=$((SECONDS + start_timeout))
-    until ctl status >/dev/null 2>&1; do
+    until CTL_TIMEOUT=15 ctl status >/dev/null 2>&1; do
         if ((SECONDS > deadline)); then
             log "node did not start in ${start_timeout}s; see $dir/log"
             tail -n 40 "$dir"/log/*.log >&2 || true
@@ -161,7 +173,7 @@ stop() {
     local pid
     pid=$(node_pid)
     alive "$pid" || return 0
-    ctl stop >/dev/null 2>&1 || true
+    CTL_TIMEOUT=30 ctl stop >/dev/null 2>&1 || true
     if ! wait_gone "$pid" 30; then
         log "node pid $pid did not stop; SIGKILL"
         kill -9 "$pid" 2>/dev/null || true

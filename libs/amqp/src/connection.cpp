@@ -355,6 +355,10 @@ void connection::ack(std::uint64_t tag) {
     check_status(amqp_basic_ack(state_, channel, tag, 0), "basic.ack");
 }
 
+void connection::requeue_all() {
+    check_status(amqp_basic_nack(state_, channel, 0, 1, 1), "basic.nack");
+}
+
 void connection::reject(std::uint64_t tag, bool requeue) {
     check_status(amqp_basic_reject(state_, channel, tag, requeue ? 1 : 0), "basic.reject");
 }

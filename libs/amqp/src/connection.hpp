@@ -79,6 +79,8 @@ class connection {
     /// basic.get without ack; nothing when the queue is empty.
     std::optional<received> get(const std::string& queue);
     void ack(std::uint64_t tag);
+    /// basic.nack of every unacked message of the channel, back to its queue.
+    void requeue_all();
     void reject(std::uint64_t tag, bool requeue);
     /// Reads what is pending (heartbeats, confirms) without waiting.
     void poll();

@@ -37,10 +37,12 @@ class rabbitmq_admin final : public queue::dead_letter_admin {
         for (const auto& stage : queue.empty() ? options_.queues : std::vector<std::string>{queue}) {
             connection c(where_, options_.timeout, options_.heartbeat);
             c.declare(dead_letter_queue(stage), false);
-            for (const auto& r : browse(c, dead_letter_queue(stage))) {
+            auto all = browse(c, dead_letter_queue(stage));
+            give_back(c, dead_letter_queue(stage), all.size(), options_.timeout);
+            for (const auto& r : all) {
                 if (!is_marker(r)) out.push_back(to_dead_letter(stage, r));
             }
-        }  // closing the connection puts them back
+        }
         std::stable_sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.at < b.at; });
         return out;
     }
@@ -94,7 +96,7 @@ class rabbitmq_admin final : public queue::dead_letter_admin {
         }
         if (last) c.wait_confirms(last, std::chrono::steady_clock::now() + options_.timeout);
         for (auto tag : to_ack) c.ack(tag);
-        c.poll();  // surfaces a channel error on the acks before the close
+        give_back(c, dead_letter_queue(queue), all.size() - to_ack.size(), options_.timeout);
         return report;
     }
 

@@ -68,11 +68,13 @@ struct shared_state {
         }
         connection c(where, options.timeout, options.heartbeat);
         c.declare(dead_letter_queue(stage), false);
-        auto keys = unmarked_dead_keys(browse(c, dead_letter_queue(stage)));
+        auto dead = browse(c, dead_letter_queue(stage));
+        give_back(c, dead_letter_queue(stage), dead.size(), options.timeout);
+        auto keys = unmarked_dead_keys(dead);
         std::lock_guard lock(mutex);
         dead_keys[stage].insert(keys.begin(), keys.end());
         dead_keys_loaded.insert(stage);
-    }  // closing the connection puts the browsed messages back
+    }
 };
 
 /// One thread owning the publishing connection: batches every publish (and the settlements'

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <chrono>
 #include <random>
+#include <thread>
 
 namespace sluice::amqp {
 
@@ -81,6 +82,15 @@ std::vector<received> browse(connection& c, const std::string& queue) {
     std::vector<received> out;
     while (auto r = c.get(queue)) out.push_back(std::move(*r));
     return out;
+}
+
+void give_back(connection& c, const std::string& queue, std::size_t expected,
+               std::chrono::milliseconds timeout) {
+    c.requeue_all();
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (c.declare(queue, false) < expected && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));  // a poll interval
+    }
 }
 
 std::unordered_set<std::string> unmarked_dead_keys(const std::vector<received>& dead) {

@@ -1,5 +1,6 @@
 #pragma once
 // Naming and message formats shared by the broker and the admin (see broker.hpp).
+#include <chrono>
 #include <sluice/queue/queue.hpp>
 #include <string>
 #include <unordered_set>
@@ -26,6 +27,12 @@ bool is_marker(const received& r);
 /// Every message of `queue`, oldest first, by basic.get without ack: they stay unacked (and
 /// invisible to others) until the connection or channel closes.
 std::vector<received> browse(connection& c, const std::string& queue);
+
+/// Puts back what `browse` took and waits (at most `timeout`) until `queue` counts at least
+/// `expected` ready messages again: RabbitMQ requeues asynchronously, and a browse right after
+/// (list, then replay) must see them.
+void give_back(connection& c, const std::string& queue, std::size_t expected,
+               std::chrono::milliseconds timeout);
 
 /// Keys with a dead letter in `dead` that no marker follows.
 std::unordered_set<std::string> unmarked_dead_keys(const std::vector<received>& dead);

@@ -85,7 +85,7 @@ TEST(RabbitmqBroker, PublishConsumeSettleWithDownstreamPublishes) {
 }
 
 TEST(RabbitmqBroker, APublishToAQueueNotDeclaredYetDeclaresIt) {
-    auto instance = unique_queue("websockets-transport") + ".instance-7";  // not in options.queues
+    auto instance = unique_queue("websockets-transport.instance-7");  // not in options.queues
     auto q = sluice::amqp::open_rabbitmq(options({}, 2));
     q->publish_and_wait({{instance, "device-1", {"op", 1}, "frame"}});
     auto s = q->stats(instance);
@@ -157,12 +157,22 @@ TEST(RabbitmqBroker, PerKeyOrderWithTwoConsumersAndFourPartitions) {
                 }
                 s.push_back(ack(m));
             }
-            if (!s.empty()) settle(*c, std::move(s));
+            try {
+                if (!s.empty()) settle(*c, std::move(s));
+            } catch (const std::exception& e) {
+                ADD_FAILURE() << "settle failed: " << e.what();
+                return;
+            }
             received += static_cast<int>(batch.size());
         }
         (void)who;
     };
     std::thread t1(work, 1), t2(work, 2);
+    sluice::testing::finally join([&] {
+        done = true;
+        if (t1.joinable()) t1.join();
+        if (t2.joinable()) t2.join();
+    });
     for (int round = 0; round < per_key; ++round) {
         std::vector<outgoing> batch;
         for (int k = 0; k < keys; ++k)

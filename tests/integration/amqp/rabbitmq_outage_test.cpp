@@ -72,6 +72,12 @@ TEST_P(RabbitmqRestart, LosesNothingConfirmedAndEverythingRecoversByItself) {
             }
         }
     });
+    sluice::testing::finally join([&] {
+        stop_publishing = true;
+        stop_consuming = true;
+        if (publisher.joinable()) publisher.join();
+        if (consumer.joinable()) consumer.join();
+    });
     auto count_confirmed = [&] {
         std::lock_guard lock(mutex);
         return confirmed.size();
@@ -159,13 +165,20 @@ TEST(RabbitmqOutage, StopUnderLoadCompletesEveryPublishAndIsIdempotent) {
         EXPECT_TRUE(c->fetch(10, 2s).empty());  // after stop: empty, at once
         EXPECT_LT(std::chrono::steady_clock::now() - t0, 500ms);
     });
+    sluice::testing::finally join([&] {
+        halt = true;
+        for (auto& t : publishers) {
+            if (t.joinable()) t.join();
+        }
+        if (consumer.joinable()) consumer.join();
+    });
     ASSERT_TRUE(eventually([&] { return succeeded > 2000 && consumed > 500; }, 60s));
     auto t0 = std::chrono::steady_clock::now();
     q->stop();
     auto took = std::chrono::steady_clock::now() - t0;
     halt = true;
     for (auto& t : publishers) t.join();
-    consumer.join();
+    consumer.join();  // (the guard above joins them when an assertion returns early)
     EXPECT_LT(took, 15s);
     EXPECT_EQ(completed.load(), issued.load());  // every completion ran, once
     q->stop();                                   // idempotent

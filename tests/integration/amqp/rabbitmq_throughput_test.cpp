@@ -39,8 +39,12 @@ TEST(RabbitmqThroughput, ConfirmedPublishesAndSettlementsWithDownstreamPublishes
     std::vector<std::thread> workers;
     for (std::size_t t = 0; t < threads; ++t) {
         workers.emplace_back([&, t] {
-            for (std::size_t i = 0; i < each; ++i)
-                q->publish_and_wait({{a, "doc-" + std::to_string(t), {}, body}});
+            try {
+                for (std::size_t i = 0; i < each; ++i)
+                    q->publish_and_wait({{a, "doc-" + std::to_string(t), {}, body}});
+            } catch (const std::exception& e) {
+                ADD_FAILURE() << "publish failed: " << e.what();
+            }
         });
     }
     for (auto& w : workers) w.join();

@@ -94,10 +94,11 @@ std::shared_ptr<queue::broker> open_rabbitmq(rabbitmq_options options);
 
 /// Dead-letter administration (`sluice dlq`). `list("")` lists the stages of `options.queues`.
 /// Each call opens its own connection and throws `sluice::unavailable` when it cannot. Listing is
-/// a non-destructive browse (basic.get without ack; the channel's close puts them back, which
-/// marks them redelivered); replay publishes the replayed message to the end of its stage
-/// (confirmed) and then acks its dead letter. Two admins replaying the same stage at once each
-/// see only part of it.
+/// a non-destructive browse of `S.dead`: basic.get without ack, then basic.nack (requeue) of all,
+/// and a wait (bounded by `timeout`) until they are ready again, so a list or replay right after
+/// sees them all. Replay publishes each replayed message to the end of its stage (confirmed),
+/// then acks its dead letter. While one browse is in progress another sees only part of `S.dead`:
+/// run one `sluice dlq` at a time per stage.
 std::unique_ptr<queue::dead_letter_admin> open_rabbitmq_admin(rabbitmq_options options);
 
 }  // namespace sluice::amqp
