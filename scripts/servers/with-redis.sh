@@ -3,7 +3,7 @@
 # it (private directory, loopback, free ports), then stops both by pid, also when CMD fails or
 # the script is interrupted, and exits with CMD's status. CMD sees:
 #   SLUICE_TEST_REDIS_URL, SLUICE_TEST_REDIS_CLUSTER_URLS
-#   SLUICE_TEST_REDIS_CTL          a command: `$SLUICE_TEST_REDIS_CTL stop|start|restart`
+#   SLUICE_TEST_REDIS_CTL          a command: `$SLUICE_TEST_REDIS_CTL stop|start|restart|freeze|thaw`
 #   SLUICE_TEST_REDIS_CLUSTER_CTL  a command: `$SLUICE_TEST_REDIS_CLUSTER_CTL stop-node|start-node|restart-node N`
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -24,7 +24,7 @@ trap 'exit 143' TERM
 
 cat > "$base/redis-ctl" <<CTL
 #!/bin/sh
-# redis-ctl stop|start|restart
+# redis-ctl stop|start|restart|freeze|thaw
 exec "$here/redis.sh" "\$1" "$base/standalone"
 CTL
 cat > "$base/cluster-ctl" <<CTL

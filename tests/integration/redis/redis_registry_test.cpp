@@ -420,6 +420,47 @@ TEST(RedisRegistryOutage, AStandaloneRestartIsSurvived) {
     delete_keys(false, prefix);
 }
 
+TEST(RedisRegistryOutage, AFrozenRedisTimesOutAndIsRecoveredFrom) {
+    // SIGSTOP: the connections stay open but nothing answers. hiredis 0.14 has no command
+    // timeout: our deadlines must end the calls, and the stuck connections must be replaced.
+    const std::string prefix = "t:" + std::to_string(::getpid()) + ":frozen";
+    delete_keys(false, prefix);
+    auto a = open_redis_registry(options_for(false, prefix, 400ms));
+    auto b = open_redis_registry(options_for(false, prefix, 400ms));
+    contract::subscribe(*a, "before", "app:a:model:task", "");
+    ASSERT_TRUE(eventually([&] { return devices_reached(*b, "{}") == std::vector<std::string>{"before"}; }));
+
+    control("SLUICE_TEST_REDIS_CTL", "freeze");
+    for (int i = 0; i < 3; ++i) {
+        const auto started = std::chrono::steady_clock::now();
+        EXPECT_THROW(contract::subscribe(*a, "during", "app:a:model:task", ""), sluice::unavailable);
+        EXPECT_LT(std::chrono::steady_clock::now() - started, 1500ms) << "a call outlived its timeout";
+    }
+    EXPECT_TRUE(eventually([&] {
+        try {
+            EXPECT_EQ(devices_reached(*b, "{}"), std::vector<std::string>{"before"})
+                << "a wrong answer while frozen";
+            return false;
+        } catch (const sluice::unavailable&) {
+            return true;
+        }
+    }));
+    control("SLUICE_TEST_REDIS_CTL", "thaw");
+    EXPECT_TRUE(eventually([&] {
+        contract::subscribe(*a, "after", "app:a:model:task", "");
+        return true;
+    }));
+    // "during" may or may not have been written (its calls threw): both answers are allowed.
+    EXPECT_TRUE(eventually([&] {
+        auto reached = devices_reached(*b, "{}");
+        reached.erase(std::remove(reached.begin(), reached.end(), "during"), reached.end());
+        return reached == std::vector<std::string>{"after", "before"} && b->status().live;
+    }));
+    std::vector<std::string> in_redis = contract::sorted(a->devices());
+    EXPECT_TRUE(eventually([&] { return devices_reached(*b, "{}") == in_redis; }));
+    delete_keys(false, prefix);
+}
+
 /// The 1-based number (as in redis-cluster.sh) of the node that serves `slot`, and the node ids.
 struct cluster_view {
     std::map<int, std::string> id_of;  // node number -> node id
