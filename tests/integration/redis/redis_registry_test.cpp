@@ -342,6 +342,23 @@ TEST_P(RedisRegistry, AGapInTheFeedMakesEveryFollowerReload) {
     }));
 }
 
+TEST_P(RedisRegistry, AProcessStartedLaterLoadsThousandsOfDevices) {
+    // More keys than one SCAN page on any node, loaded in pipelined batches.
+    auto a = open();
+    constexpr int devices = 3000;
+    for (int i = 0; i < devices; ++i) {
+        contract::subscribe(*a, "many-" + std::to_string(i), "app:a:model:task",
+                            i % 2 == 0 ? "" : R"({"k":)" + std::to_string(i % 7) + "}");
+    }
+    auto c = open();
+    EXPECT_TRUE(c->status().live);
+    EXPECT_EQ(c->size(), static_cast<std::size_t>(devices));
+    std::size_t expected = devices / 2;  // the unfiltered half, plus the filtered ones with k = 3
+    for (int i = 1; i < devices; i += 2) expected += i % 7 == 3 ? 1 : 0;
+    EXPECT_EQ(devices_reached(*c, R"({"k":3})").size(), expected);
+    EXPECT_EQ(c->devices().size(), static_cast<std::size_t>(devices));
+}
+
 TEST_P(RedisRegistry, BadOptionsAreConfigErrors) {
     auto o = options_for(cluster(), "bad{prefix}");
     EXPECT_THROW(open_redis_registry(o), sluice::invalid_input);
