@@ -15,9 +15,16 @@ cleanup() {
     "$here/redis.sh" stop "$base/standalone" || true
     if [ -z "${SLUICE_KEEP_SERVER_DIRS:-}" ]; then rm -rf "$base"; else echo "server dirs kept in $base" >&2; fi
 }
+cmd_pid=""
+# On INT/TERM: stop CMD (by its pid) first, then the servers (EXIT trap). CMD runs in the
+# background and the script waits for it, because bash runs traps only between commands.
+on_signal() {
+    if [ -n "$cmd_pid" ]; then kill -TERM "$cmd_pid" 2>/dev/null || true; wait "$cmd_pid" 2>/dev/null || true; fi
+    exit "$1"
+}
 trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+trap 'on_signal 130' INT
+trap 'on_signal 143' TERM
 
 "$here/redis.sh" start "$base/standalone"
 "$here/redis-cluster.sh" start "$base/cluster"
@@ -42,5 +49,8 @@ export SLUICE_TEST_REDIS_CTL="$base/redis-ctl"
 export SLUICE_TEST_REDIS_CLUSTER_CTL="$base/cluster-ctl"
 
 status=0
-"$@" || status=$?
+"$@" &
+cmd_pid=$!
+wait "$cmd_pid" || status=$?
+cmd_pid=""
 exit $status
