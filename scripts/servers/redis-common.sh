@@ -52,6 +52,7 @@ redis_stop_server() {
     pid=$(cat "$dir/redis.pid" 2>/dev/null || true)
     rm -f "$dir/redis.pid"
     [ -n "$pid" ] || return 0
+    kill -CONT "$pid" 2>/dev/null || true  # a frozen server cannot shut down
     kill -TERM "$pid" 2>/dev/null || return 0
     until=$((SECONDS + 10))
     while kill -0 "$pid" 2>/dev/null; do

@@ -183,6 +183,7 @@ struct watcher : std::enable_shared_from_this<watcher> {
 struct outcome {
     std::vector<reply> replies;
     std::string failure;  ///< not empty: the connection failed or was dropped
+    bool unsent = false;  ///< the failure came before anything was sent: nothing ran
 };
 
 struct request {
@@ -191,6 +192,7 @@ struct request {
     std::vector<reply> replies;
     std::size_t pending = 0;
     std::string failure;
+    bool maybe_ran = false;  // a reply came, or a command was on a connection that had connected
     std::promise<outcome> done;
 };
 
@@ -225,6 +227,7 @@ struct client::impl {
         endpoint ep;
         redisAsyncContext* ac = nullptr;
         bool connected = false;
+        const redisAsyncContext* connected_ctx = nullptr;  // the context whose connect succeeded
         clock::time_point retry_at{};
         std::chrono::milliseconds backoff = 50ms;
         std::deque<clock::time_point> deadlines;  // of the commands sent, in order
@@ -235,6 +238,7 @@ struct client::impl {
         bool usable() {
             if (ac != nullptr) return true;
             if (owner.stopping || clock::now() < retry_at) return false;
+            connected_ctx = nullptr;
             ac = redisAsyncConnect(ep.host.c_str(), ep.port);
             if (ac == nullptr || ac->err) {
                 last_error = ac != nullptr ? ac->errstr : "out of memory";
@@ -259,6 +263,7 @@ struct client::impl {
                 if (self == nullptr || self->ac != c) return;
                 if (status == REDIS_OK) {
                     self->connected = true;
+                    self->connected_ctx = c;
                     self->backoff = 50ms;
                     return;
                 }
@@ -302,14 +307,18 @@ struct client::impl {
         if (p->conn->ac == ac && ac != nullptr && !p->conn->deadlines.empty()) p->conn->deadlines.pop_front();
         auto& req = *p->req;
         if (r == nullptr) {
+            if (p->conn->connected_ctx == ac) req.maybe_ran = true;
             if (req.failure.empty()) {
                 req.failure = "lost the connection to " + p->conn->ep.to_string() +
                               (p->conn->last_error.empty() ? "" : ": " + p->conn->last_error);
             }
         } else {
+            req.maybe_ran = true;
             req.replies[p->index] = copy_reply(static_cast<redisReply*>(r));
         }
-        if (--req.pending == 0) req.done.set_value(outcome{std::move(req.replies), std::move(req.failure)});
+        if (--req.pending == 0) {
+            req.done.set_value(outcome{std::move(req.replies), std::move(req.failure), !req.maybe_ran});
+        }
     }
 
     connection& connection_to(const endpoint& ep) {
@@ -326,7 +335,8 @@ struct client::impl {
         if (!c.usable()) {
             req->done.set_value(outcome{
                 {},
-                "cannot connect to " + ep.to_string() + (c.last_error.empty() ? "" : ": " + c.last_error)});
+                "cannot connect to " + ep.to_string() + (c.last_error.empty() ? "" : ": " + c.last_error),
+                true});
             return;
         }
         req->replies.resize(req->commands.size());
@@ -378,7 +388,7 @@ struct client::impl {
         auto future = req->done.get_future();
         asio::post(io, [this, ep, req] {
             if (stopping) {
-                req->done.set_value(outcome{{}, "client stopped"});
+                req->done.set_value(outcome{{}, "client stopped", true});
                 return;
             }
             send(ep, req);
@@ -538,7 +548,8 @@ bool transient(const std::string& error) {
 
 }  // namespace
 
-reply client::call(std::string_view key, const std::vector<std::string>& args, clock::time_point deadline) {
+reply client::call(std::string_view key, const std::vector<std::string>& args, clock::time_point deadline,
+                   bool idempotent) {
     auto& m = *impl_;
     const unsigned slot = key_slot(key);
     std::string failure;
@@ -578,6 +589,9 @@ reply client::call(std::string_view key, const std::vector<std::string>& args, c
         auto o = m.run(target, std::move(commands), deadline);
         if (!o.failure.empty()) {
             failure = o.failure;
+            if (!idempotent && !o.unsent) {
+                throw unavailable("registry", "redis: " + failure + " (the command may or may not have run)");
+            }
             refresh_first = m.options.cluster;  // the node may have failed over or left
             continue;
         }

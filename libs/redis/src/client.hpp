@@ -68,8 +68,12 @@ class client {
 
     /// Runs `args` on the node that owns `key` (any node in standalone mode), following
     /// redirections and retrying outages until `deadline`. Error replies other than redirections
-    /// and transient cluster states are returned, not thrown.
-    reply call(std::string_view key, const std::vector<std::string>& args, clock::time_point deadline);
+    /// and transient cluster states are returned, not thrown. A command that is not `idempotent`
+    /// is not sent again once it may have run (its connection broke after sending it, or no
+    /// answer came in time): that throws `unavailable` at once, since a second run could give
+    /// another answer.
+    reply call(std::string_view key, const std::vector<std::string>& args, clock::time_point deadline,
+               bool idempotent = true);
 
     /// Runs `args` on one node, without redirection or retry; throws `unavailable` when the node
     /// cannot be reached or does not answer by the deadline.

@@ -387,7 +387,7 @@ class redis_registry_impl final : public redis_registry {
         auto r = commands_.call(subs_key(device),
                                 {"EVAL", unsubscribe_lua, "2", subs_key(device), version_key(device), channel,
                                  version_ttl_seconds},
-                                deadline());
+                                deadline(), /*idempotent=*/false);  // a second run would answer false
         expect_array(r, 2, "unsubscribe");
         const auto version = to_u64(r.elements[1]);
         apply_local(device, version, delta{'u', channel, std::nullopt});

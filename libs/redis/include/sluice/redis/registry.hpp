@@ -7,7 +7,8 @@
 /// - `subscribe`, `unsubscribe`, `forget_device` and `subscriptions_of` act on Redis, which holds
 ///   the truth; when it cannot be reached or does not answer within `timeout` they throw
 ///   `sluice::unavailable` (backend "registry") and never answer from stale state. A call that
-///   threw may or may not have taken effect (retrying it is safe: all of them are idempotent).
+///   threw may or may not have taken effect; retrying it is safe (all of them are idempotent;
+///   an `unsubscribe` retried after one that took effect answers false).
 /// - The `subscriptions_per_device` limit holds across processes: the check and the write are one
 ///   atomic step in Redis, so two API processes cannot together push a device past it.
 /// - `find` never asks Redis: every process keeps a local `subscription_index` fed from Redis
@@ -59,6 +60,10 @@
 /// indexes until the device's next write or the next reload; it was never acknowledged.
 ///
 /// In a cluster every key of the feed lives on one slot: subscription writes need that node up.
+/// While a device's slot migrates, a device with no keys yet cannot be written (Redis answers
+/// TRYAGAIN to a multi-key script on missing keys): `unavailable` until the migration ends.
+/// Needs Redis >= 6 (SCAN ... TYPE); no TLS and no AUTH (hiredis 0.14): loopback or a private
+/// network only.
 #include <chrono>
 #include <cstdint>
 #include <memory>
