@@ -4,6 +4,7 @@
 #include "pg_support.hpp"
 
 #include <atomic>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <thread>
@@ -73,6 +74,14 @@ TEST(PostgresOutage, WhileDownEveryCallIsUnavailableQuicklyAndAfterARestartItWor
             EXPECT_LT(expect_unavailable([&] { store->apply(incr("during")); }, "apply"), 1500ms);
             EXPECT_LT(expect_unavailable([&] { store->find("a", "m", o); }, "find"), 1500ms);
         }
+        // Failed connection attempts leave nothing behind (sockets, memory), however many.
+        auto open_files = [] {
+            return std::distance(std::filesystem::directory_iterator("/proc/self/fd"),
+                                 std::filesystem::directory_iterator());
+        };
+        const auto files = open_files();
+        for (int i = 0; i < 200; ++i) EXPECT_FALSE(store->healthy());
+        EXPECT_LE(open_files(), files + 1);
         // A store opened while the server is down opens, reports unhealthy, and works later.
         auto late = sluice::pg::open_postgres(test_options());
         EXPECT_FALSE(late->healthy());
