@@ -5,10 +5,15 @@
 /// Contract: exactly that of `sluice::store::store` (store.hpp), with the same documents and
 /// byte-identical envelopes as the SQLite store for the same changes, and `find` answering
 /// exactly what the SQLite store answers for the same data. In particular:
-/// - `apply_batch` runs in one transaction; each change in a savepoint, so a final failure
-///   (`not_found`, `conflict`, `forbidden`, `patch_failed`) undoes and reports only its slot. A
-///   document PostgreSQL cannot hold (a `\u0000` in a string, an id too long for the key index) is
-///   a final failure of its slot too, code `invalid_input`, since retrying it cannot help.
+/// - `apply_batch` runs in one transaction, and a final failure (`not_found`, `conflict`,
+///   `forbidden`, `patch_failed`) undoes and reports only its slot. A document PostgreSQL cannot
+///   hold (a `\u0000` in a string, an id too long for the key index) is a final failure of its
+///   slot too, code `invalid_input`, since retrying it cannot help (the SQLite store stores it).
+///   A batch costs two round trips whatever its size (lock and read its documents and op
+///   records; write and record everything and commit), final failures being decided in Sluice
+///   before anything is written. When the database alone can tell (such a document, an id
+///   created or an op recorded by another process meanwhile) that transaction is rolled back
+///   and the batch applied change by change, each change in a savepoint.
 /// - Idempotent by `op`: the op's record is written in the same transaction as its change, so a
 ///   redelivered change is never applied twice, also when two processes apply it at once; it
 ///   returns the recorded envelope with `duplicate = true`.
