@@ -51,21 +51,31 @@ constexpr const char* seen_ops_sql = "SELECT op, envelope FROM applied_ops WHERE
 constexpr const char* get_sql = "SELECT doc FROM documents WHERE app = $1 AND model = $2 AND id = $3";
 constexpr const char* lock_sql =
     "SELECT doc FROM documents WHERE app = $1 AND model = $2 AND id = $3 FOR UPDATE";
-// The writes. The `_new` forms fail on a duplicate key (unique_violation) where the others do
-// nothing: in a pipeline, the failure stops the statements behind it, COMMIT included.
-#define SLUICE_INSERT_DOC                                                     \
-    "INSERT INTO documents (app, model, id, owner, version, seq, doc, body) " \
-    "VALUES ($1, $2, $3, $4, $5, nextval('document_writes'), $6::text, ($6::text)::jsonb)"
-constexpr const char* insert_sql = SLUICE_INSERT_DOC " ON CONFLICT DO NOTHING";
-constexpr const char* insert_new_sql = SLUICE_INSERT_DOC;
-#undef SLUICE_INSERT_DOC
+// The writes of the change-by-change path: a duplicate key does nothing (0 rows), for the
+// caller to find out why.
+constexpr const char* insert_sql =
+    "INSERT INTO documents (app, model, id, owner, version, seq, doc, body) "
+    "VALUES ($1, $2, $3, $4, $5, nextval('document_writes'), $6::text, ($6::text)::jsonb) ON CONFLICT DO "
+    "NOTHING";
 constexpr const char* update_sql =
     "UPDATE documents SET owner = $4, version = $5, seq = nextval('document_writes'), doc = $6::text, "
     "body = ($6::text)::jsonb WHERE app = $1 AND model = $2 AND id = $3";
 constexpr const char* delete_sql = "DELETE FROM documents WHERE app = $1 AND model = $2 AND id = $3";
 constexpr const char* record_sql =
     "INSERT INTO applied_ops (op, envelope, at) VALUES ($1, $2, $3) ON CONFLICT (op) DO NOTHING";
-constexpr const char* record_new_sql = "INSERT INTO applied_ops (op, envelope, at) VALUES ($1, $2, $3)";
+// A change and its op record in one statement (the batch's fast path): a duplicate key in either
+// fails it.
+constexpr const char* insert_recorded_sql =
+    "WITH w AS (INSERT INTO documents (app, model, id, owner, version, seq, doc, body) "
+    "VALUES ($1, $2, $3, $4, $5, nextval('document_writes'), $6::text, ($6::text)::jsonb)) "
+    "INSERT INTO applied_ops (op, envelope, at) VALUES ($7, $8, $9)";
+constexpr const char* update_recorded_sql =
+    "WITH w AS (UPDATE documents SET owner = $4, version = $5, seq = nextval('document_writes'), "
+    "doc = $6::text, body = ($6::text)::jsonb WHERE app = $1 AND model = $2 AND id = $3) "
+    "INSERT INTO applied_ops (op, envelope, at) VALUES ($7, $8, $9)";
+constexpr const char* delete_recorded_sql =
+    "WITH w AS (DELETE FROM documents WHERE app = $1 AND model = $2 AND id = $3) "
+    "INSERT INTO applied_ops (op, envelope, at) VALUES ($4, $5, $6)";
 
 bj::object parse_object(std::string_view text) {
     return parse_json(text, "stored document").as_object();
@@ -103,10 +113,9 @@ void lock_all(const std::vector<doc_key>& keys, std::vector<detail::statement>& 
     for (const auto& [app, model, id] : keys) out.push_back({"lock_doc", lock_sql, {app, model, id}});
 }
 
-/// The statement writing `effect` (insert, update or delete); `strict` inserts fail on a
-/// duplicate key instead of doing nothing.
-detail::statement write_statement(const write_request& change, const st::change_effect& effect, bool existed,
-                                  bool strict) {
+/// The statement writing `effect` (insert, update or delete) for the change-by-change path.
+detail::statement write_statement(const write_request& change, const st::change_effect& effect,
+                                  bool existed) {
     if (!effect.after) return {"delete_doc", delete_sql, {change.app, change.model, change.id}};
     params row{change.app,
                change.model,
@@ -114,9 +123,23 @@ detail::statement write_statement(const write_request& change, const st::change_
                effect.owner,
                std::to_string(effect.version),
                bj::serialize(*effect.after)};
-    if (existed) return {"update_doc", update_sql, std::move(row)};
-    if (strict) return {"insert_new_doc", insert_new_sql, std::move(row)};
-    return {"insert_doc", insert_sql, std::move(row)};
+    return {existed ? "update_doc" : "insert_doc", existed ? update_sql : insert_sql, std::move(row)};
+}
+
+/// The statement writing `effect` and recording its op at once, for the batch's fast path.
+detail::statement recorded_write(const write_request& change, const st::change_effect& effect, bool existed) {
+    auto record = [&](params p) {
+        p.emplace_back(change.op);
+        p.emplace_back(bj::serialize(effect.envelope));
+        p.emplace_back(std::to_string(change.ts));
+        return p;
+    };
+    if (!effect.after)
+        return {"delete_recorded", delete_recorded_sql, record({change.app, change.model, change.id})};
+    auto row = record({change.app, change.model, change.id, effect.owner, std::to_string(effect.version),
+                       bj::serialize(*effect.after)});
+    return {existed ? "update_recorded" : "insert_recorded",
+            existed ? update_recorded_sql : insert_recorded_sql, std::move(row)};
 }
 
 /// A query under construction: SQL text and its parameters.
@@ -328,10 +351,7 @@ class postgres_store final : public st::store {
             try {
                 auto effect = st::compute_change(change, current);
                 // `current` follows the batch: after a delete, a create of the id is an insert.
-                writes.push_back(write_statement(change, effect, existed, true));
-                writes.push_back({"record_new_op",
-                                  record_new_sql,
-                                  {change.op, bj::serialize(effect.envelope), std::to_string(change.ts)}});
+                writes.push_back(recorded_write(change, effect, existed));
                 current = effect.after;
                 recorded[change.op] = effect.envelope;
                 out[i].change = st::applied_change{std::move(effect.envelope), false};
@@ -420,7 +440,7 @@ class postgres_store final : public st::store {
                                                    const std::optional<bj::object>& before) {
         auto effect = st::compute_change(change, before);  // throws the final errors
         std::vector<detail::statement> writes{
-            write_statement(change, effect, before.has_value(), false),
+            write_statement(change, effect, before.has_value()),
             {"record_op",
              record_sql,
              {change.op, bj::serialize(effect.envelope), std::to_string(change.ts)}}};
