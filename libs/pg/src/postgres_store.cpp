@@ -15,7 +15,6 @@
 #include <cmath>
 #include <map>
 #include <set>
-#include <tuple>
 
 namespace sluice::pg {
 
@@ -33,10 +32,14 @@ namespace {
 // The schema, created idempotently. The advisory lock serialises processes starting at once:
 // concurrent CREATE ... IF NOT EXISTS of one table can still fail on the catalog's unique index.
 constexpr std::int64_t schema_lock_key = 0x5e1c3'd0c5;
+// Documents are looked up by `key` (store::ordering_key: app/model/id, escaped), the only index
+// on it: a lookup cannot be planned on another index. With the key split over (app, model, id),
+// a generic plan made while the table's statistics were stale walked (app, model, seq) and
+// filtered on id, reading every document of the model per lookup.
 const char* const schema[] = {
-    "CREATE TABLE IF NOT EXISTS documents (app text NOT NULL, model text NOT NULL, id text NOT NULL, "
-    "owner text NOT NULL, version bigint NOT NULL, seq bigint NOT NULL, doc text NOT NULL, "
-    "body jsonb NOT NULL, PRIMARY KEY (app, model, id))",
+    "CREATE TABLE IF NOT EXISTS documents (key text PRIMARY KEY, app text NOT NULL, model text NOT NULL, "
+    "id text NOT NULL, owner text NOT NULL, version bigint NOT NULL, seq bigint NOT NULL, doc text NOT NULL, "
+    "body jsonb NOT NULL)",
     "CREATE SEQUENCE IF NOT EXISTS document_writes",
     "CREATE INDEX IF NOT EXISTS documents_owner ON documents (app, model, owner)",
     "CREATE INDEX IF NOT EXISTS documents_seq ON documents (app, model, seq)",
@@ -48,34 +51,33 @@ const char* const schema[] = {
 
 constexpr const char* seen_op_sql = "SELECT envelope FROM applied_ops WHERE op = $1";
 constexpr const char* seen_ops_sql = "SELECT op, envelope FROM applied_ops WHERE op = ANY ($1::text[])";
-constexpr const char* get_sql = "SELECT doc FROM documents WHERE app = $1 AND model = $2 AND id = $3";
-constexpr const char* lock_sql =
-    "SELECT doc FROM documents WHERE app = $1 AND model = $2 AND id = $3 FOR UPDATE";
+constexpr const char* get_sql = "SELECT doc FROM documents WHERE key = $1";
+constexpr const char* lock_sql = "SELECT doc FROM documents WHERE key = $1 FOR UPDATE";
 // The writes of the change-by-change path: a duplicate key does nothing (0 rows), for the
 // caller to find out why.
 constexpr const char* insert_sql =
-    "INSERT INTO documents (app, model, id, owner, version, seq, doc, body) "
-    "VALUES ($1, $2, $3, $4, $5, nextval('document_writes'), $6::text, ($6::text)::jsonb) ON CONFLICT DO "
+    "INSERT INTO documents (key, app, model, id, owner, version, seq, doc, body) "
+    "VALUES ($1, $2, $3, $4, $5, $6, nextval('document_writes'), $7::text, ($7::text)::jsonb) ON CONFLICT DO "
     "NOTHING";
 constexpr const char* update_sql =
-    "UPDATE documents SET owner = $4, version = $5, seq = nextval('document_writes'), doc = $6::text, "
-    "body = ($6::text)::jsonb WHERE app = $1 AND model = $2 AND id = $3";
-constexpr const char* delete_sql = "DELETE FROM documents WHERE app = $1 AND model = $2 AND id = $3";
+    "UPDATE documents SET owner = $2, version = $3, seq = nextval('document_writes'), doc = $4::text, "
+    "body = ($4::text)::jsonb WHERE key = $1";
+constexpr const char* delete_sql = "DELETE FROM documents WHERE key = $1";
 constexpr const char* record_sql =
     "INSERT INTO applied_ops (op, envelope, at) VALUES ($1, $2, $3) ON CONFLICT (op) DO NOTHING";
 // A change and its op record in one statement (the batch's fast path): a duplicate key in either
 // fails it.
 constexpr const char* insert_recorded_sql =
-    "WITH w AS (INSERT INTO documents (app, model, id, owner, version, seq, doc, body) "
-    "VALUES ($1, $2, $3, $4, $5, nextval('document_writes'), $6::text, ($6::text)::jsonb)) "
-    "INSERT INTO applied_ops (op, envelope, at) VALUES ($7, $8, $9)";
+    "WITH w AS (INSERT INTO documents (key, app, model, id, owner, version, seq, doc, body) "
+    "VALUES ($1, $2, $3, $4, $5, $6, nextval('document_writes'), $7::text, ($7::text)::jsonb)) "
+    "INSERT INTO applied_ops (op, envelope, at) VALUES ($8, $9, $10)";
 constexpr const char* update_recorded_sql =
-    "WITH w AS (UPDATE documents SET owner = $4, version = $5, seq = nextval('document_writes'), "
-    "doc = $6::text, body = ($6::text)::jsonb WHERE app = $1 AND model = $2 AND id = $3) "
-    "INSERT INTO applied_ops (op, envelope, at) VALUES ($7, $8, $9)";
+    "WITH w AS (UPDATE documents SET owner = $2, version = $3, seq = nextval('document_writes'), "
+    "doc = $4::text, body = ($4::text)::jsonb WHERE key = $1) "
+    "INSERT INTO applied_ops (op, envelope, at) VALUES ($5, $6, $7)";
 constexpr const char* delete_recorded_sql =
-    "WITH w AS (DELETE FROM documents WHERE app = $1 AND model = $2 AND id = $3) "
-    "INSERT INTO applied_ops (op, envelope, at) VALUES ($4, $5, $6)";
+    "WITH w AS (DELETE FROM documents WHERE key = $1) INSERT INTO applied_ops (op, envelope, at) VALUES ($2, "
+    "$3, $4)";
 
 bj::object parse_object(std::string_view text) {
     return parse_json(text, "stored document").as_object();
@@ -96,34 +98,31 @@ std::string text_array(const std::vector<std::string>& values) {
     return out + "}";
 }
 
-using doc_key = std::tuple<std::string, std::string, std::string>;
-
-/// The distinct documents of `changes`, in key order.
-std::vector<doc_key> keys_of(const std::vector<write_request>& changes) {
-    std::set<doc_key> keys;
-    for (const auto& c : changes) keys.emplace(c.app, c.model, c.id);
+/// The distinct documents of `changes`, by key, in key order.
+std::vector<std::string> keys_of(const std::vector<write_request>& changes) {
+    std::set<std::string> keys;
+    for (const auto& c : changes) keys.insert(c.key());
     return {keys.begin(), keys.end()};
 }
 
 /// Statements locking and reading `keys`, one a document, in key order: two batches sharing
-/// documents then queue behind each other instead of deadlocking on opposite orders. (One
-/// statement joining the keys would do it in one go, but its plan can scan the model's rows
-/// per key when the table's statistics are stale; a primary-key lookup cannot.)
-void lock_all(const std::vector<doc_key>& keys, std::vector<detail::statement>& out) {
-    for (const auto& [app, model, id] : keys) out.push_back({"lock_doc", lock_sql, {app, model, id}});
+/// documents then queue behind each other instead of deadlocking on opposite orders.
+void lock_all(const std::vector<std::string>& keys, std::vector<detail::statement>& out) {
+    for (const auto& key : keys) out.push_back({"lock_doc", lock_sql, {key}});
 }
 
 /// The statement writing `effect` (insert, update or delete) for the change-by-change path.
 detail::statement write_statement(const write_request& change, const st::change_effect& effect,
                                   bool existed) {
-    if (!effect.after) return {"delete_doc", delete_sql, {change.app, change.model, change.id}};
-    params row{change.app,
-               change.model,
-               change.id,
-               effect.owner,
-               std::to_string(effect.version),
-               bj::serialize(*effect.after)};
-    return {existed ? "update_doc" : "insert_doc", existed ? update_sql : insert_sql, std::move(row)};
+    if (!effect.after) return {"delete_doc", delete_sql, {change.key()}};
+    if (existed)
+        return {"update_doc",
+                update_sql,
+                {change.key(), effect.owner, std::to_string(effect.version), bj::serialize(*effect.after)}};
+    return {"insert_doc",
+            insert_sql,
+            {change.key(), change.app, change.model, change.id, effect.owner, std::to_string(effect.version),
+             bj::serialize(*effect.after)}};
 }
 
 /// The statement writing `effect` and recording its op at once, for the batch's fast path.
@@ -134,12 +133,14 @@ detail::statement recorded_write(const write_request& change, const st::change_e
         p.emplace_back(std::to_string(change.ts));
         return p;
     };
-    if (!effect.after)
-        return {"delete_recorded", delete_recorded_sql, record({change.app, change.model, change.id})};
-    auto row = record({change.app, change.model, change.id, effect.owner, std::to_string(effect.version),
-                       bj::serialize(*effect.after)});
-    return {existed ? "update_recorded" : "insert_recorded",
-            existed ? update_recorded_sql : insert_recorded_sql, std::move(row)};
+    if (!effect.after) return {"delete_recorded", delete_recorded_sql, record({change.key()})};
+    if (existed)
+        return {"update_recorded", update_recorded_sql,
+                record({change.key(), effect.owner, std::to_string(effect.version),
+                        bj::serialize(*effect.after)})};
+    return {"insert_recorded", insert_recorded_sql,
+            record({change.key(), change.app, change.model, change.id, effect.owner,
+                    std::to_string(effect.version), bj::serialize(*effect.after)})};
 }
 
 /// A query under construction: SQL text and its parameters.
@@ -203,7 +204,8 @@ class postgres_store final : public st::store {
     std::optional<bj::object> get(const std::string& app, const std::string& model,
                                   const std::string& id) override {
         return with_connection([&](connection& c) -> std::optional<bj::object> {
-            auto r = c.exec_prepared("get_doc", get_sql, {app, model, id}, pool_.statement_deadline());
+            auto r = c.exec_prepared("get_doc", get_sql, {st::ordering_key(app, model, id)},
+                                     pool_.statement_deadline());
             if (r.rows() == 0) return std::nullopt;
             return parse_object(r.get(0, 0));
         });
@@ -327,7 +329,7 @@ class postgres_store final : public st::store {
         reads.push_back({nullptr, seen_ops_sql, {text_array(ops)}});
         auto read = c.pipeline(reads, pool_.statement_deadline());
         throw_refusal(read);
-        std::map<doc_key, std::optional<bj::object>> docs;
+        std::map<std::string, std::optional<bj::object>, std::less<>> docs;
         for (std::size_t k = 0; k < keys.size(); ++k) {
             const auto& r = *read[k + 1].rows;
             docs[keys[k]] = r.rows() > 0 ? std::optional(parse_object(r.get(0, 0))) : std::nullopt;
@@ -345,8 +347,7 @@ class postgres_store final : public st::store {
                 out[i].change = st::applied_change{it->second, true};
                 continue;
             }
-            doc_key key{change.app, change.model, change.id};
-            auto& current = docs[key];
+            auto& current = docs[change.key()];
             const bool existed = current.has_value();
             try {
                 auto effect = st::compute_change(change, current);
@@ -391,7 +392,7 @@ class postgres_store final : public st::store {
             reads.push_back({"seen_op", seen_op_sql, {change.op}});
             // The row lock makes a concurrent writer of this document wait until we commit, then
             // read our result: per-document serialisation across processes.
-            reads.push_back({"lock_doc", lock_sql, {change.app, change.model, change.id}});
+            reads.push_back({"lock_doc", lock_sql, {change.key()}});
             auto read = c.pipeline(reads, pool_.statement_deadline());
             throw_refusal(read);
             begun = savepoint = true;
@@ -480,7 +481,7 @@ class postgres_store final : public st::store {
         if (options.limit == 0) return {};
         query q{"SELECT seq, doc FROM documents WHERE app = $1 AND model = $2", {app, model}};
         if (options.owner) q.sql += " AND owner = " + q.add(*options.owner);
-        if (options.id) q.sql += " AND id = " + q.add(*options.id);
+        if (options.id) q.sql += " AND key = " + q.add(st::ordering_key(app, model, *options.id));
         const bool sorted = !options.sort.empty();
         // Without a filter or a sort, SQL's order (seq: write order, as SQLite's rowid) and
         // paging are the answer.
