@@ -30,15 +30,18 @@
 /// Schema (created at open with CREATE ... IF NOT EXISTS under an advisory lock, so several
 /// processes may start at once):
 /// ```sql
-/// documents   (app text, model text, id text, owner text, version bigint,
+/// documents   (key text PRIMARY KEY,  -- store::ordering_key(app, model, id)
+///              app text, model text, id text, owner text, version bigint,
 ///              seq bigint,      -- write order: a document moves to the end when written, as in SQLite
 ///              doc text,        -- the document exactly as serialised (member order, 1.0 vs 1 kept)
-///              body jsonb,      -- the same document, for queries
-///              PRIMARY KEY (app, model, id))
+///              body jsonb)      -- the same document, for queries
 ///   + index (app, model, owner), index (app, model, seq),
 ///   + GIN index on body (jsonb_path_ops)
 /// applied_ops (op text PRIMARY KEY, envelope text, at bigint)   -- kept a week
 /// ```
+/// One key column, not (app, model, id): a lookup by key can only be planned on the primary key,
+/// whereas a prepared lookup on three columns could be planned on (app, model, seq) while the
+/// statistics were stale, and then read every document of the model per lookup.
 /// The GIN index serves `find` filters whose top-level conjunction holds an equality or `$in` on
 /// a top-level field (`{"status": "open"}`, `{"tag": {"$in": [...]}}`): they become `body @> ...`
 /// containment tests, which the planner answers from the index when they are selective. Ranges on
