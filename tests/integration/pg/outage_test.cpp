@@ -10,6 +10,8 @@
 #include <thread>
 
 #include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 namespace {
 
@@ -212,6 +214,37 @@ TEST(PostgresOutage, AServerThatStopsAnsweringDoesNotBlockTheCaller) {
     ASSERT_TRUE(eventually([&] { return store->healthy(); }, 30s));
     EXPECT_EQ(store->get("a", "m", "doc")->at("n").as_int64(), 0);
     EXPECT_EQ(store->apply(incr("hung")).envelope.at("after").at("n").as_int64(), 1);
+}
+
+}  // namespace
+
+namespace {
+
+TEST(PostgresOpen, AMalformedUrlIsAConfigurationError) {
+    try {
+        sluice::pg::open_postgres({.url = "postgresql://[::1"});
+        ADD_FAILURE() << "opened";
+    } catch (const sluice::error& e) {
+        EXPECT_EQ(e.code(), "config_error");
+    }
+}
+
+TEST(PostgresOpen, SeveralProcessesCreatingTheSchemaAtOnceAllSucceed) {
+    sluice::testing::admin_session().run("DROP TABLE IF EXISTS documents, applied_ops");
+    std::vector<pid_t> children;
+    for (int i = 0; i < 4; ++i) {
+        pid_t pid = ::fork();
+        if (pid == 0) {
+            auto store = sluice::pg::open_postgres(sluice::testing::test_options());
+            ::_exit(store->healthy() ? 0 : 1);
+        }
+        children.push_back(pid);
+    }
+    for (pid_t pid : children) {
+        int status = 0;
+        ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+        EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    }
 }
 
 }  // namespace
