@@ -1,6 +1,6 @@
 // apply_batch throughput of the two stores on the same changes: SQLite (embedded) and
 // PostgreSQL (distributed; needs SLUICE_TEST_POSTGRES_URL, see run.sh). Each iteration applies
-// one batch: half creates of new documents, half `incr` updates of documents made before.
+// one batch: half creates of new documents, half `incr` updates of the documents just created.
 #include <sluice/core/ids.hpp>
 #include <sluice/pg/store.hpp>
 #include <sluice/store/store.hpp>
@@ -9,6 +9,7 @@
 #include <boost/json/object.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
@@ -40,12 +41,14 @@ write_request change(std::int64_t i) {
 
 void run(benchmark::State& state, sluice::store::store& store) {
     const auto batch_size = static_cast<std::int64_t>(state.range(0));
-    static std::int64_t next = 0;
-    next += next % 2;  // start on a create: an update refers to the create before it
+    // Each batch takes its own range of documents (threads share the counter), so an update
+    // refers to a create of its own batch (batches of one are creates only).
+    static std::atomic<std::int64_t> next{0};
     for (auto _ : state) {
         state.PauseTiming();
+        std::int64_t first = next.fetch_add(batch_size + batch_size % 2);
         std::vector<write_request> batch;
-        for (std::int64_t k = 0; k < batch_size; ++k) batch.push_back(change(next++));
+        for (std::int64_t k = 0; k < batch_size; ++k) batch.push_back(change(first + k));
         state.ResumeTiming();
         auto results = store.apply_batch(batch);
         if (std::any_of(results.begin(), results.end(), [](const auto& r) { return !r.change; })) {
@@ -79,5 +82,7 @@ void BM_ApplyBatch_Postgres(benchmark::State& state) {
 
 BENCHMARK(BM_ApplyBatch_Sqlite)->Arg(1)->Arg(16)->Arg(64)->UseRealTime();
 BENCHMARK(BM_ApplyBatch_Postgres)->Arg(1)->Arg(16)->Arg(64)->UseRealTime();
+// Several writers at once (each thread its own store and connections, as writer processes).
+BENCHMARK(BM_ApplyBatch_Postgres)->Arg(16)->Threads(2)->Threads(4)->UseRealTime();
 
 }  // namespace

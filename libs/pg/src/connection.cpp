@@ -34,6 +34,15 @@ connection::connection(const std::string& conninfo, std::chrono::milliseconds st
     const char* values[] = {conninfo.c_str(), "sluice", nullptr};
     conn_ = PQconnectStartParams(keywords, values, 1);
     if (conn_ == nullptr) throw connection_lost("cannot allocate a PostgreSQL connection");
+    try {
+        establish(statement_timeout, deadline);
+    } catch (...) {
+        PQfinish(conn_);  // no destructor runs for a constructor that throws: no socket left behind
+        throw;
+    }
+}
+
+void connection::establish(std::chrono::milliseconds statement_timeout, clock::time_point deadline) {
     if (PQstatus(conn_) == CONNECTION_BAD) lose("cannot connect to PostgreSQL: " + message_of(conn_));
     for (auto state = PGRES_POLLING_WRITING;;) {
         if (state == PGRES_POLLING_OK) break;

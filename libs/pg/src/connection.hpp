@@ -108,6 +108,7 @@ class connection {
     bool still_alive();
 
   private:
+    void establish(std::chrono::milliseconds statement_timeout, clock::time_point deadline);
     result wait_result(clock::time_point deadline);
     void flush(clock::time_point deadline);
     /// Waits until the socket is readable (or writable); false when `deadline` passed.

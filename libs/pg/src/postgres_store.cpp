@@ -13,8 +13,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <map>
 #include <set>
-#include <tuple>
 
 namespace sluice::pg {
 
@@ -32,11 +32,14 @@ namespace {
 // The schema, created idempotently. The advisory lock serialises processes starting at once:
 // concurrent CREATE ... IF NOT EXISTS of one table can still fail on the catalog's unique index.
 constexpr std::int64_t schema_lock_key = 0x5e1c3'd0c5;
+// Documents are looked up by `key` (store::ordering_key: app/model/id, escaped), the only index
+// on it: a lookup cannot be planned on another index. With the key split over (app, model, id),
+// a generic plan made while the table's statistics were stale walked (app, model, seq) and
+// filtered on id, reading every document of the model per lookup.
 const char* const schema[] = {
-    "CREATE TABLE IF NOT EXISTS documents (app text NOT NULL, model text NOT NULL, id text NOT NULL, "
-    "owner text NOT NULL, version bigint NOT NULL, seq bigint NOT NULL, doc text NOT NULL, body jsonb NOT "
-    "NULL, "
-    "PRIMARY KEY (app, model, id))",
+    "CREATE TABLE IF NOT EXISTS documents (key text PRIMARY KEY, app text NOT NULL, model text NOT NULL, "
+    "id text NOT NULL, owner text NOT NULL, version bigint NOT NULL, seq bigint NOT NULL, doc text NOT NULL, "
+    "body jsonb NOT NULL)",
     "CREATE SEQUENCE IF NOT EXISTS document_writes",
     "CREATE INDEX IF NOT EXISTS documents_owner ON documents (app, model, owner)",
     "CREATE INDEX IF NOT EXISTS documents_seq ON documents (app, model, seq)",
@@ -50,25 +53,34 @@ const char* const schema[] = {
 };
 
 constexpr const char* seen_op_sql = "SELECT envelope FROM applied_ops WHERE op = $1";
-constexpr const char* get_sql = "SELECT doc FROM documents WHERE app = $1 AND model = $2 AND id = $3";
-constexpr const char* lock_sql =
-    "SELECT doc FROM documents WHERE app = $1 AND model = $2 AND id = $3 FOR UPDATE";
+constexpr const char* seen_ops_sql = "SELECT op, envelope FROM applied_ops WHERE op = ANY ($1::text[])";
+constexpr const char* get_sql = "SELECT doc FROM documents WHERE key = $1";
+constexpr const char* lock_sql = "SELECT doc FROM documents WHERE key = $1 FOR UPDATE";
+// The writes of the change-by-change path: a duplicate key does nothing (0 rows), for the
+// caller to find out why.
 constexpr const char* insert_sql =
-    "INSERT INTO documents (app, model, id, owner, version, seq, doc, body) "
-    "VALUES ($1, $2, $3, $4, $5, nextval('document_writes'), $6::text, ($6::text)::jsonb) ON CONFLICT DO "
+    "INSERT INTO documents (key, app, model, id, owner, version, seq, doc, body) "
+    "VALUES ($1, $2, $3, $4, $5, $6, nextval('document_writes'), $7::text, ($7::text)::jsonb) ON CONFLICT DO "
     "NOTHING";
 constexpr const char* update_sql =
-    "UPDATE documents SET owner = $4, version = $5, seq = nextval('document_writes'), doc = $6::text, body = "
-    "($6::text)::jsonb "
-    "WHERE app = $1 AND model = $2 AND id = $3";
-constexpr const char* delete_sql = "DELETE FROM documents WHERE app = $1 AND model = $2 AND id = $3";
-// Locks the existing documents of a batch in one global order (the key's), so two batches
-// sharing documents queue behind each other instead of deadlocking on opposite orders.
-constexpr const char* lock_batch_sql =
-    "SELECT 1 FROM documents d JOIN unnest($1::text[], $2::text[], $3::text[]) AS k (app, model, id) "
-    "ON d.app = k.app AND d.model = k.model AND d.id = k.id ORDER BY d.app, d.model, d.id FOR UPDATE OF d";
+    "UPDATE documents SET owner = $2, version = $3, seq = nextval('document_writes'), doc = $4::text, "
+    "body = ($4::text)::jsonb WHERE key = $1";
+constexpr const char* delete_sql = "DELETE FROM documents WHERE key = $1";
 constexpr const char* record_sql =
     "INSERT INTO applied_ops (op, envelope, at) VALUES ($1, $2, $3) ON CONFLICT (op) DO NOTHING";
+// A change and its op record in one statement (the batch's fast path): a duplicate key in either
+// fails it.
+constexpr const char* insert_recorded_sql =
+    "WITH w AS (INSERT INTO documents (key, app, model, id, owner, version, seq, doc, body) "
+    "VALUES ($1, $2, $3, $4, $5, $6, nextval('document_writes'), $7::text, ($7::text)::jsonb)) "
+    "INSERT INTO applied_ops (op, envelope, at) VALUES ($8, $9, $10)";
+constexpr const char* update_recorded_sql =
+    "WITH w AS (UPDATE documents SET owner = $2, version = $3, seq = nextval('document_writes'), "
+    "doc = $4::text, body = ($4::text)::jsonb WHERE key = $1) "
+    "INSERT INTO applied_ops (op, envelope, at) VALUES ($5, $6, $7)";
+constexpr const char* delete_recorded_sql =
+    "WITH w AS (DELETE FROM documents WHERE key = $1) INSERT INTO applied_ops (op, envelope, at) VALUES ($2, "
+    "$3, $4)";
 
 bj::object parse_object(std::string_view text) {
     return parse_json(text, "stored document").as_object();
@@ -89,19 +101,49 @@ std::string text_array(const std::vector<std::string>& values) {
     return out + "}";
 }
 
-/// The statement locking the documents of `changes` in key order; nullopt for one document.
-std::optional<detail::statement> lock_batch(const std::vector<write_request>& changes) {
-    std::set<std::tuple<std::string, std::string, std::string>> keys;
-    for (const auto& c : changes) keys.emplace(c.app, c.model, c.id);
-    if (keys.size() < 2) return std::nullopt;
-    std::vector<std::string> apps, models, ids;
-    for (const auto& [app, model, id] : keys) {
-        apps.push_back(app);
-        models.push_back(model);
-        ids.push_back(id);
-    }
-    return detail::statement{
-        "lock_batch", lock_batch_sql, {text_array(apps), text_array(models), text_array(ids)}};
+/// The distinct documents of `changes`, by key, in key order.
+std::vector<std::string> keys_of(const std::vector<write_request>& changes) {
+    std::set<std::string> keys;
+    for (const auto& c : changes) keys.insert(c.key());
+    return {keys.begin(), keys.end()};
+}
+
+/// Statements locking and reading `keys`, one a document, in key order: two batches sharing
+/// documents then queue behind each other instead of deadlocking on opposite orders.
+void lock_all(const std::vector<std::string>& keys, std::vector<detail::statement>& out) {
+    for (const auto& key : keys) out.push_back({"lock_doc", lock_sql, {key}});
+}
+
+/// The statement writing `effect` (insert, update or delete) for the change-by-change path.
+detail::statement write_statement(const write_request& change, const st::change_effect& effect,
+                                  bool existed) {
+    if (!effect.after) return {"delete_doc", delete_sql, {change.key()}};
+    if (existed)
+        return {"update_doc",
+                update_sql,
+                {change.key(), effect.owner, std::to_string(effect.version), bj::serialize(*effect.after)}};
+    return {"insert_doc",
+            insert_sql,
+            {change.key(), change.app, change.model, change.id, effect.owner, std::to_string(effect.version),
+             bj::serialize(*effect.after)}};
+}
+
+/// The statement writing `effect` and recording its op at once, for the batch's fast path.
+detail::statement recorded_write(const write_request& change, const st::change_effect& effect, bool existed) {
+    auto record = [&](params p) {
+        p.emplace_back(change.op);
+        p.emplace_back(bj::serialize(effect.envelope));
+        p.emplace_back(std::to_string(change.ts));
+        return p;
+    };
+    if (!effect.after) return {"delete_recorded", delete_recorded_sql, record({change.key()})};
+    if (existed)
+        return {"update_recorded", update_recorded_sql,
+                record({change.key(), effect.owner, std::to_string(effect.version),
+                        bj::serialize(*effect.after)})};
+    return {"insert_recorded", insert_recorded_sql,
+            record({change.key(), change.app, change.model, change.id, effect.owner,
+                    std::to_string(effect.version), bj::serialize(*effect.after)})};
 }
 
 /// A query under construction: SQL text and its parameters.
@@ -165,7 +207,8 @@ class postgres_store final : public st::store {
     std::optional<bj::object> get(const std::string& app, const std::string& model,
                                   const std::string& id) override {
         return with_connection([&](connection& c) -> std::optional<bj::object> {
-            auto r = c.exec_prepared("get_doc", get_sql, {app, model, id}, pool_.statement_deadline());
+            auto r = c.exec_prepared("get_doc", get_sql, {st::ordering_key(app, model, id)},
+                                     pool_.statement_deadline());
             if (r.rows() == 0) return std::nullopt;
             return parse_object(r.get(0, 0));
         });
@@ -176,7 +219,8 @@ class postgres_store final : public st::store {
         auto out = with_connection([&](connection& c) {
             for (int attempt = 1;; ++attempt) {
                 try {
-                    return apply_in_transaction(c, changes);
+                    if (auto done = apply_at_once(c, changes)) return std::move(*done);
+                    return apply_each(c, changes);
                 } catch (const server_error& e) {
                     rollback(c);
                     // A deadlock between two batches (documents locked in opposite orders) or a
@@ -283,10 +327,72 @@ class postgres_store final : public st::store {
         }
     }
 
+    /// The batch in one transaction and two round trips, whatever its size: [lock and read its
+    /// documents in key order, read its ops' records], then Sluice computes every change, then [write them
+    /// all, record their ops, COMMIT]. Final failures are decided in Sluice before anything is
+    /// written, so they need no savepoint. What only the database can tell (a document it cannot
+    /// hold, an id created or an op recorded by another process meanwhile) fails a statement of
+    /// the second round trip, which skips the rest, COMMIT included: the transaction is rolled
+    /// back and nullopt returned, for `apply_each` to sort out change by change.
+    std::optional<std::vector<outcome>> apply_at_once(connection& c,
+                                                      const std::vector<write_request>& changes) {
+        std::vector<std::string> ops;
+        for (const auto& change : changes) ops.push_back(change.op);
+        const auto keys = keys_of(changes);
+        std::vector<detail::statement> reads{{nullptr, "BEGIN", {}}};
+        lock_all(keys, reads);
+        // After the locks: a transaction we waited for has committed its op records by now.
+        reads.push_back({nullptr, seen_ops_sql, {text_array(ops)}});
+        auto read = c.pipeline(reads, pool_.statement_deadline());
+        throw_refusal(read);
+        std::map<std::string, std::optional<bj::object>, std::less<>> docs;
+        for (std::size_t k = 0; k < keys.size(); ++k) {
+            const auto& r = *read[k + 1].rows;
+            docs[keys[k]] = r.rows() > 0 ? std::optional(parse_object(r.get(0, 0))) : std::nullopt;
+        }
+        const auto& seen = *read.back().rows;
+        std::map<std::string, bj::object, std::less<>> recorded;  // op -> envelope, also those of this batch
+        for (int row = 0; row < seen.rows(); ++row)
+            recorded[std::string(seen.get(row, 0))] = parse_object(seen.get(row, 1));
+
+        std::vector<outcome> out(changes.size());
+        std::vector<detail::statement> writes;
+        for (std::size_t i = 0; i < changes.size(); ++i) {
+            const auto& change = changes[i];
+            if (auto it = recorded.find(change.op); it != recorded.end()) {
+                out[i].change = st::applied_change{it->second, true};
+                continue;
+            }
+            auto& current = docs[change.key()];
+            const bool existed = current.has_value();
+            try {
+                auto effect = st::compute_change(change, current);
+                // `current` follows the batch: after a delete, a create of the id is an insert.
+                writes.push_back(recorded_write(change, effect, existed));
+                current = effect.after;
+                recorded[change.op] = effect.envelope;
+                out[i].change = st::applied_change{std::move(effect.envelope), false};
+            } catch (const sluice::error&) {  // final: this change only, nothing written for it
+                out[i].failure = std::current_exception();
+            }
+        }
+        writes.push_back({nullptr, "COMMIT", {}});
+        auto done = c.pipeline(writes, pool_.statement_deadline());
+        for (const auto& st : done) {
+            if (!st.error) continue;
+            rollback(c);
+            // unique_violation (an id or op taken meanwhile) and documents PostgreSQL refuses
+            // are the changes' business: the careful path finds out which. Anything else is not.
+            if (st.error->sqlstate() == "23505" || st.error->input_rejected()) return std::nullopt;
+            throw *st.error;
+        }
+        return out;
+    }
+
     /// The batch in one transaction, each change in a savepoint, in two round trips per change
     /// (libpq pipelines): [release the previous savepoint, savepoint, is the op recorded?, lock and
     /// read the document], then, once Sluice has computed the change, [write it, record the op].
-    std::vector<outcome> apply_in_transaction(connection& c, const std::vector<write_request>& changes) {
+    std::vector<outcome> apply_each(connection& c, const std::vector<write_request>& changes) {
         using detail::statement;
         std::vector<outcome> out(changes.size());
         bool begun = false, savepoint = false;
@@ -295,14 +401,14 @@ class postgres_store final : public st::store {
             std::vector<statement> reads;
             if (!begun) {
                 reads.push_back({nullptr, "BEGIN", {}});
-                if (auto all = lock_batch(changes)) reads.push_back(std::move(*all));
+                lock_all(keys_of(changes), reads);
             }
             if (savepoint) reads.push_back({nullptr, "RELEASE SAVEPOINT change", {}});
             reads.push_back({nullptr, "SAVEPOINT change", {}});
             reads.push_back({"seen_op", seen_op_sql, {change.op}});
             // The row lock makes a concurrent writer of this document wait until we commit, then
             // read our result: per-document serialisation across processes.
-            reads.push_back({"lock_doc", lock_sql, {change.app, change.model, change.id}});
+            reads.push_back({"lock_doc", lock_sql, {change.key()}});
             auto read = c.pipeline(reads, pool_.statement_deadline());
             throw_refusal(read);
             begun = savepoint = true;
@@ -368,18 +474,11 @@ class postgres_store final : public st::store {
     std::optional<st::applied_change> write_change(connection& c, const write_request& change,
                                                    const std::optional<bj::object>& before) {
         auto effect = st::compute_change(change, before);  // throws the final errors
-        std::vector<detail::statement> writes;
-        if (effect.after) {
-            writes.push_back({before ? "update_doc" : "insert_doc",
-                              before ? update_sql : insert_sql,
-                              {change.app, change.model, change.id, effect.owner,
-                               std::to_string(effect.version), bj::serialize(*effect.after)}});
-        } else {
-            writes.push_back({"delete_doc", delete_sql, {change.app, change.model, change.id}});
-        }
-        writes.push_back({"record_op",
-                          record_sql,
-                          {change.op, bj::serialize(effect.envelope), std::to_string(change.ts)}});
+        std::vector<detail::statement> writes{
+            write_statement(change, effect, before.has_value()),
+            {"record_op",
+             record_sql,
+             {change.op, bj::serialize(effect.envelope), std::to_string(change.ts)}}};
         auto done = c.pipeline(writes, pool_.statement_deadline());
         if (done[0].error) {
             if (!done[0].error->input_rejected()) throw *done[0].error;
@@ -419,7 +518,7 @@ class postgres_store final : public st::store {
         if (options.limit == 0) return {};
         query q{"SELECT seq, doc FROM documents WHERE app = $1 AND model = $2", {app, model}};
         if (options.owner) q.sql += " AND owner = " + q.add(*options.owner);
-        if (options.id) q.sql += " AND id = " + q.add(*options.id);
+        if (options.id) q.sql += " AND key = " + q.add(st::ordering_key(app, model, *options.id));
         const bool sorted = !options.sort.empty();
         // Without a filter or a sort, SQL's order (seq: write order, as SQLite's rowid) and
         // paging are the answer.

@@ -172,6 +172,31 @@ TEST_F(PostgresConcurrency, TwoProcessesCreatingOneIdOneWins) {
     }
 }
 
+TEST_F(PostgresConcurrency, ACreateRedeliveredToTwoProcessesAtOnceIsOneCreateAndOneDuplicate) {
+    // No row to lock yet: the two inserts race on the key; the loser must find the winner's op
+    // record and answer `duplicate`, not `conflict`.
+    for (int round = 0; round < 20; ++round) {
+        std::string id = "redelivered" + std::to_string(round);
+        std::vector<pid_t> writers;
+        for (int w = 0; w < 2; ++w) {
+            writers.push_back(spawn([id] {
+                auto own = sluice::pg::open_postgres(test_options());
+                auto r = own->apply_batch({create_request("op-" + id, id, R"({"n":1})")});
+                if (!r[0].change) return 2;
+                return r[0].change->duplicate ? 1 : 0;
+            }));
+        }
+        int fresh = 0, duplicates = 0;
+        for (pid_t w : writers) {
+            int status = exit_status(w);
+            fresh += status == 0;
+            duplicates += status == 1;
+        }
+        EXPECT_EQ(fresh, 1) << id;
+        EXPECT_EQ(duplicates, 1) << id;
+    }
+}
+
 TEST_F(PostgresConcurrency, BatchesLockingDocumentsInOppositeOrdersAllApply) {
     // Writer 1 changes x then y in each batch, writer 2 y then x: their row locks can deadlock;
     // PostgreSQL aborts one transaction, which changed nothing, and the store runs it again.

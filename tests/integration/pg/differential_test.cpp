@@ -235,3 +235,61 @@ TEST(Differential, SameEnvelopesAndSameFindAnswersAsSqlite) {
 }
 
 }  // namespace
+
+namespace {
+
+// A batch with a document PostgreSQL refuses goes the careful way (change by change, each in a
+// savepoint): its other slots must still answer exactly what the SQLite store answers.
+TEST(Differential, TheChangeByChangePathAnswersAsSqliteToo) {
+    sluice::testing::temp_database file{"sluice_differential_careful_"};
+    auto sqlite = sluice::store::open_sqlite(file.path());
+    auto postgres = sluice::testing::postgres_backend{}.open();
+    std::mt19937 rng(99);
+    for (int round = 0; round < 10; ++round) {
+        std::vector<write_request> batch;
+        for (int i = 0; i < 30; ++i) {
+            auto id = "d" + std::to_string(rng() % 8);
+            auto op = "op" + std::to_string(rng() % 200);  // some ops come again: duplicates
+            switch (rng() % 4) {
+                case 0:
+                    batch.push_back(sluice::testing::create_request(op, id, R"({"n":0})"));
+                    break;
+                case 1:
+                    batch.push_back(sluice::testing::remove_request(op, id));
+                    break;
+                default: {
+                    auto r = sluice::testing::update_request(op, id, "[]");
+                    r.patch = bj::array{bj::object{{"op", "incr"}, {"path", "/n"}, {"value", 1}}};
+                    batch.push_back(std::move(r));
+                }
+            }
+        }
+        auto expected = sqlite->apply_batch(batch);
+        auto refused = sluice::testing::create_request("bad" + std::to_string(round), "bad", "{}");
+        refused.body["text"] = std::string("\0", 1);
+        batch.insert(batch.begin() + static_cast<std::ptrdiff_t>(rng() % batch.size()), refused);
+        auto got = postgres->apply_batch(batch);
+        ASSERT_EQ(got.size(), expected.size() + 1);
+        std::size_t k = 0;
+        for (std::size_t i = 0; i < got.size(); ++i) {
+            if (batch[i].op == refused.op) {
+                EXPECT_EQ(sluice::testing::failure_code(got[i]), "invalid_input");
+                continue;
+            }
+            const auto& e = expected[k++];
+            ASSERT_EQ(bool(got[i].change), bool(e.change)) << batch[i].op;
+            if (e.change) {
+                EXPECT_EQ(bj::serialize(got[i].change->envelope), bj::serialize(e.change->envelope));
+                EXPECT_EQ(got[i].change->duplicate, e.change->duplicate) << batch[i].op;
+            } else {
+                EXPECT_EQ(sluice::testing::failure_code(got[i]), sluice::testing::failure_code(e))
+                    << batch[i].op;
+            }
+        }
+    }
+    sluice::store::find_options all;
+    all.limit = 1000;
+    EXPECT_EQ(text_of(postgres->find("a", "m", all)), text_of(sqlite->find("a", "m", all)));
+}
+
+}  // namespace

@@ -16,8 +16,8 @@ TEST(PostgresIndex, AnEqualityFilterIsAnsweredFromTheBodyIndex) {
     // 100000 documents, 20 of them "rare": written by SQL, as many writers would have over time
     // (through the store it would take minutes); the planner prefers the index at this size.
     admin.run(
-        "INSERT INTO documents (app, model, id, owner, version, seq, doc, body) "
-        "SELECT 'a', 'm', 'd' || i, 'alice', 1, nextval('document_writes'), body::text, body FROM ("
+        "INSERT INTO documents (key, app, model, id, owner, version, seq, doc, body) "
+        "SELECT 'a/m/d' || i, 'a', 'm', 'd' || i, 'alice', 1, nextval('document_writes'), body::text, body FROM ("
         "  SELECT i, jsonb_build_object('status', CASE WHEN i % 5000 = 7 THEN 'rare' ELSE 'common' END, 'n', "
         "i) AS body"
         "  FROM generate_series(1, 100000) i) AS g");

@@ -4,11 +4,14 @@
 #include "pg_support.hpp"
 
 #include <atomic>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <thread>
 
 #include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 namespace {
 
@@ -73,6 +76,14 @@ TEST(PostgresOutage, WhileDownEveryCallIsUnavailableQuicklyAndAfterARestartItWor
             EXPECT_LT(expect_unavailable([&] { store->apply(incr("during")); }, "apply"), 1500ms);
             EXPECT_LT(expect_unavailable([&] { store->find("a", "m", o); }, "find"), 1500ms);
         }
+        // Failed connection attempts leave nothing behind (sockets, memory), however many.
+        auto open_files = [] {
+            return std::distance(std::filesystem::directory_iterator("/proc/self/fd"),
+                                 std::filesystem::directory_iterator());
+        };
+        const auto files = open_files();
+        for (int i = 0; i < 200; ++i) EXPECT_FALSE(store->healthy());
+        EXPECT_LE(open_files(), files + 1);
         // A store opened while the server is down opens, reports unhealthy, and works later.
         auto late = sluice::pg::open_postgres(test_options());
         EXPECT_FALSE(late->healthy());
@@ -203,6 +214,37 @@ TEST(PostgresOutage, AServerThatStopsAnsweringDoesNotBlockTheCaller) {
     ASSERT_TRUE(eventually([&] { return store->healthy(); }, 30s));
     EXPECT_EQ(store->get("a", "m", "doc")->at("n").as_int64(), 0);
     EXPECT_EQ(store->apply(incr("hung")).envelope.at("after").at("n").as_int64(), 1);
+}
+
+}  // namespace
+
+namespace {
+
+TEST(PostgresOpen, AMalformedUrlIsAConfigurationError) {
+    try {
+        sluice::pg::open_postgres({.url = "postgresql://[::1"});
+        ADD_FAILURE() << "opened";
+    } catch (const sluice::error& e) {
+        EXPECT_EQ(e.code(), "config_error");
+    }
+}
+
+TEST(PostgresOpen, SeveralProcessesCreatingTheSchemaAtOnceAllSucceed) {
+    sluice::testing::admin_session().run("DROP TABLE IF EXISTS documents, applied_ops");
+    std::vector<pid_t> children;
+    for (int i = 0; i < 4; ++i) {
+        pid_t pid = ::fork();
+        if (pid == 0) {
+            auto store = sluice::pg::open_postgres(sluice::testing::test_options());
+            ::_exit(store->healthy() ? 0 : 1);
+        }
+        children.push_back(pid);
+    }
+    for (pid_t pid : children) {
+        int status = 0;
+        ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+        EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    }
 }
 
 }  // namespace

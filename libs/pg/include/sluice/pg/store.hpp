@@ -5,10 +5,15 @@
 /// Contract: exactly that of `sluice::store::store` (store.hpp), with the same documents and
 /// byte-identical envelopes as the SQLite store for the same changes, and `find` answering
 /// exactly what the SQLite store answers for the same data. In particular:
-/// - `apply_batch` runs in one transaction; each change in a savepoint, so a final failure
-///   (`not_found`, `conflict`, `forbidden`, `patch_failed`) undoes and reports only its slot. A
-///   document PostgreSQL cannot hold (a `\u0000` in a string, an id too long for the key index) is
-///   a final failure of its slot too, code `invalid_input`, since retrying it cannot help.
+/// - `apply_batch` runs in one transaction, and a final failure (`not_found`, `conflict`,
+///   `forbidden`, `patch_failed`) undoes and reports only its slot. A document PostgreSQL cannot
+///   hold (a `\u0000` in a string, an id too long for the key index) is a final failure of its
+///   slot too, code `invalid_input`, since retrying it cannot help (the SQLite store stores it).
+///   A batch costs two round trips whatever its size (lock and read its documents and op
+///   records; write and record everything and commit), final failures being decided in Sluice
+///   before anything is written. When the database alone can tell (such a document, an id
+///   created or an op recorded by another process meanwhile) that transaction is rolled back
+///   and the batch applied change by change, each change in a savepoint.
 /// - Idempotent by `op`: the op's record is written in the same transaction as its change, so a
 ///   redelivered change is never applied twice, also when two processes apply it at once; it
 ///   returns the recorded envelope with `duplicate = true`.
@@ -25,15 +30,18 @@
 /// Schema (created at open with CREATE ... IF NOT EXISTS under an advisory lock, so several
 /// processes may start at once):
 /// ```sql
-/// documents   (app text, model text, id text, owner text, version bigint,
+/// documents   (key text PRIMARY KEY,  -- store::ordering_key(app, model, id)
+///              app text, model text, id text, owner text, version bigint,
 ///              seq bigint,      -- write order: a document moves to the end when written, as in SQLite
 ///              doc text,        -- the document exactly as serialised (member order, 1.0 vs 1 kept)
-///              body jsonb,      -- the same document, for queries
-///              PRIMARY KEY (app, model, id))
+///              body jsonb)      -- the same document, for queries
 ///   + index (app, model, owner), index (app, model, seq),
 ///   + GIN index on body (jsonb_path_ops)
 /// applied_ops (op text PRIMARY KEY, envelope text, at bigint)   -- kept a week
 /// ```
+/// One key column, not (app, model, id): a lookup by key can only be planned on the primary key,
+/// whereas a prepared lookup on three columns could be planned on (app, model, seq) while the
+/// statistics were stale, and then read every document of the model per lookup.
 /// The GIN index serves `find` filters whose top-level conjunction holds an equality or `$in` on
 /// a top-level field (`{"status": "open"}`, `{"tag": {"$in": [...]}}`): they become `body @> ...`
 /// containment tests, which the planner answers from the index when they are selective. Ranges on
