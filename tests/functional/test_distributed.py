@@ -22,7 +22,6 @@ from test_delivery import (  # noqa: F401
     test_token_in_the_url_registers_at_connect,
     test_user_channels_follow_the_owner_not_the_actor,
 )
-from test_sse import test_sse_needs_a_valid_token, test_sse_stream_delivers_and_resumes_with_last_event_id  # noqa: F401
 from test_subscriptions import (  # noqa: F401
     test_a_change_matching_several_subscriptions_reaches_the_device_once,
     test_channel_name_is_the_pattern_plus_the_sha256_of_the_canonical_filter,

@@ -372,8 +372,9 @@ class postgres_store final : public st::store {
                 current = effect.after;
                 recorded[change.op] = effect.envelope;
                 out[i].change = st::applied_change{std::move(effect.envelope), false};
-            } catch (const sluice::error&) {  // final: this change only, nothing written for it
+            } catch (const sluice::error& e) {  // final: this change only, nothing written for it
                 out[i].failure = std::current_exception();
+                writes.push_back(failure_record(change, e));
             }
         }
         writes.push_back({nullptr, "COMMIT", {}});
@@ -452,21 +453,21 @@ class postgres_store final : public st::store {
         return out;
     }
 
-    /// Records a change's final failure in the batch's transaction (for `recorded_outcome`).
+    /// The statement that records a change's final failure (for `recorded_outcome`).
+    static detail::statement failure_record(const write_request& change, const sluice::error& e) {
+        return {"record_failure",
+                "INSERT INTO failed_ops (op, code, message, at) VALUES ($1, $2, $3, $4) "
+                "ON CONFLICT (op) DO UPDATE SET code = excluded.code, message = excluded.message, at = excluded.at",
+                {change.op, std::string(to_string(e.kind())), e.what(), std::to_string(change.ts)}};
+    }
+
+    /// Records a change's final failure in the batch's transaction.
     void record_failure(connection& c, const write_request& change, const std::exception_ptr& failure) {
-        errc code = errc::internal;
-        std::string message;
         try {
             std::rethrow_exception(failure);
         } catch (const sluice::error& e) {
-            code = e.kind();
-            message = e.what();
+            throw_refusal(c.pipeline({failure_record(change, e)}, pool_.statement_deadline()));
         }
-        throw_refusal(c.pipeline({{"record_failure",
-                                   "INSERT INTO failed_ops (op, code, message, at) VALUES ($1, $2, $3, $4) "
-                                   "ON CONFLICT (op) DO UPDATE SET code = excluded.code, message = excluded.message, at = excluded.at",
-                                   {change.op, std::string(to_string(code)), message, std::to_string(change.ts)}}},
-                                 pool_.statement_deadline()));
     }
 
     /// Writes the change and records its op (one round trip). Returns nullopt when another
