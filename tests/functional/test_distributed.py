@@ -3,13 +3,16 @@ Redis. The embedded suite's user-level tests run unchanged against a deployment 
 processes, two writers, two transport managers and two websocket instances (clients go round
 them); then the faults only this shape has."""
 import json
+import subprocess
 import threading
 import time
 
 import pytest
 import requests
 
+from conftest import SLUICE
 from distributed import Backends, Deployment
+from test_bad_input import dead_letter_a_patch, writer_dead
 
 # The embedded suite's tests, run here against the `server` fixture below.
 from test_delivery import (  # noqa: F401
@@ -182,8 +185,77 @@ def test_kill_9_of_one_process_loses_nothing(server, ws_clients, victim):
     assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), "a gap in the sequence numbers"
     # Effects once: every accepted document stored once with version 1.
     t = server.token("writer", "w")
-    items = server.request("POST", f"/v1/apps/demo/models/{model}/query", t, {"limit": 100000}).json()["items"]
+    items = server.request("POST", f"/v1/apps/demo/models/{model}/query", t, {"limit": 10000}).json()["items"]
     ids = [d["id"] for d in items]
     assert len(ids) == len(set(ids))
     assert set(load.accepted) <= set(ids)
     assert all(d["version"] == 1 for d in items)
+
+
+def dlq(server, *args):
+    return subprocess.run([str(SLUICE), "dlq", *args, "--config", str(server.config), "--data", str(server.data_dir)],
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_dead_letters_on_rabbitmq_are_listed_and_replayed_in_order(server):
+    t = server.token()
+    failed = dead_letter_a_patch(server, t, "poison")
+    # The messages behind the poison one kept flowing.
+    assert server.request("POST", "/v1/apps/demo/models/task?wait=1", t, {"id": "after"}).status_code == 201
+    listed = dlq(server, "list", "--stage", "writer")
+    assert listed.returncode == 0, listed.stderr
+    (line,) = [json.loads(l) for l in listed.stdout.splitlines()]
+    assert line["stage"] == "writer" and "operation 0" in line["reason"] and line["key"] == f"demo/task/{failed}"
+    # Replayed unchanged, it fails again and is dead again.
+    replayed = dlq(server, "replay", "--stage", "writer", "--id", str(line["id"]))
+    assert replayed.returncode == 0 and replayed.stdout.startswith("1 "), replayed.stderr
+    deadline = time.time() + 30
+    while True:
+        again = [json.loads(l) for l in dlq(server, "list", "--stage", "writer").stdout.splitlines()]
+        if again and again[0]["at"] > line["at"]:
+            break
+        assert time.time() < deadline, "the replayed change did not come back to the dead letters"
+        time.sleep(0.2)
+    # A newer change to the document: replaying the older patch would apply it out of order.
+    assert server.request("PATCH", f"/v1/apps/demo/models/task/{failed}?wait=1", t,
+                          [{"op": "replace", "path": "/n", "value": 2}]).status_code == 200
+    refused = dlq(server, "replay", "--stage", "writer")
+    assert refused.returncode == 1 and refused.stdout.startswith("0 ") and "newer" in refused.stderr, refused
+    assert server.request("GET", f"/v1/apps/demo/models/task/{failed}", t).json().get("ok") is None
+    assert writer_dead(server) >= 1
+
+
+@pytest.mark.parametrize("backend", ["postgres", "redis", "rabbitmq"])
+def test_a_backend_restart_is_survived_and_loses_nothing(server, backends, ws_clients, backend):
+    model = "restart"
+    watcher = server.token("watcher", "watcher-device")
+    c = ws_clients(server.ws_url)
+    c.register(watcher)
+    c.subscribe(model=model)
+
+    class Client:
+        def __init__(self, ws):
+            self.ws = ws
+
+        def recv(self, timeout):
+            return self.ws.recv(timeout)
+
+        def reconnect(self, resume_from):
+            raise AssertionError("the device lost its socket: a backend restart must not close it")
+
+    load = Load(server, server.token("writer", "w"), model)
+    load.thread.start()
+    seen, seqs = Seen(), []
+    client = collect(Client(c), watcher, seen, seqs, {"d10"}, timeout=30)
+    backends.ctl(backend, "restart")
+    after = len(load.accepted)
+    deadline = time.time() + 60  # the pipeline recovers by itself: new changes are accepted again
+    while len(load.accepted) < after + 20 and time.time() < deadline:
+        time.sleep(0.1)
+    load.stop.set()
+    load.thread.join(30)
+    assert len(load.accepted) >= after + 20, f"writes were not accepted again after the {backend} restart"
+    collect(client, watcher, seen, seqs, set(load.accepted), timeout=90)
+    missing = set(load.accepted) - seen
+    assert not missing, f"{len(missing)} accepted changes never delivered, e.g. {sorted(missing)[:5]}"
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), "a gap or a repeat in the sequence numbers"

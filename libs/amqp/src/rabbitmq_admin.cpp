@@ -85,8 +85,8 @@ class rabbitmq_admin final : public queue::dead_letter_admin {
             }
             if (overtaken[i]) {
                 report.refused.emplace_back(
-                    d.id, "a later message with key '" + d.key + "' was settled in " + queue +
-                              " after this one was dead-lettered; replaying it would overtake it");
+                    d.id, "a newer message for the same document (key " + d.key + ") was processed in " + queue +
+                              " after it: replaying it would apply an older change over newer ones");
                 if (!key.empty()) left_dead[key] = true;
                 continue;
             }

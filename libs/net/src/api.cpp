@@ -409,8 +409,10 @@ void api::document(const std::string& app_name, const std::string& model, const 
                    const http_request& request, bool wait, const std::function<void(http_response)>& respond) {
     const auto& app = app_of(ctx_, app_name);
     // With changes to this document still queued, the stored version is not the one the change
-    // will meet: the writer checks it then (a failure is dead-lettered, a waiter told why).
-    const bool queued = ctx_.waiters.has_pending_writes(pipeline::waiters::document_key(app_name, model, id));
+    // will meet: the writer checks it then (a failure is dead-lettered, a waiter told why). An API
+    // process of the distributed shape cannot know what the others queued: the writer checks.
+    const bool queued = !ctx_.serves.writer_here ||
+                        ctx_.waiters.has_pending_writes(pipeline::waiters::document_key(app_name, model, id));
     auto current = ctx_.store.get(app_name, model, id);
     if (!current && (!queued || request.method == "GET")) fail(errc::not_found, "document '" + id + "' does not exist");
     if (current) check_owner(app, model, *current, who);

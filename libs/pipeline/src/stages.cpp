@@ -144,6 +144,8 @@ public:
         for (std::size_t i = 0; i < batch.size(); ++i) {
             try {
                 outcomes[i] = route(batch[i].body);
+            } catch (const unavailable&) {
+                throw;  // the registry or the device log is down: the runner pauses, nothing is dead-lettered
             } catch (const std::exception& e) {
                 outcomes[i] = outcome::dead(std::string("malformed change envelope: ") + e.what());
             }
