@@ -4,7 +4,7 @@
 //   loadgen.js fanout  --target sluice|node --url http://127.0.0.1:PORT --sockets N --rounds R [--secret S] [--pid P]
 //     N sockets subscribe to one model; each round one change is written and must reach all N.
 //     Prints {deliveries_per_second, rss_per_idle_connection_bytes, ...}.
-//   loadgen.js e2e --url http://127.0.0.1:PORT --writers K --subscribers M --seconds T --secret S
+//   loadgen.js e2e --url http://127.0.0.1:PORT --writers K --subscribers M --seconds T --secret S [--ws-hosts H:P,...]
 //     K keep-alive HTTP writers create documents as fast as accepted; M sockets receive them.
 //     Prints accepted changes/s, deliveries/s and accept-to-receipt latency percentiles.
 //   loadgen.js subs --url http://127.0.0.1:PORT --secret S --devices D --per-device N --writes W [--rounds R] [--writers K]
@@ -37,6 +37,9 @@ const opt = (name, fallback) => {
 };
 const url = new URL(opt("url"));
 const secret = opt("secret", "");
+// Where devices connect: the server itself, or (distributed shape) the websocket instances,
+// `--ws-hosts host:port,host:port` taken in turn.
+const wsHosts = (opt("ws-hosts", "") || url.host).split(",");
 const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
 
 const b64 = (x) => Buffer.from(x).toString("base64url");
@@ -78,7 +81,7 @@ async function openSockets(n, make, onMessage) {
 
 function sluiceSocket(i, model) {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`ws://${url.host}/v1/ws?token=${token("bench", "dev-" + i)}`, { perMessageDeflate: false });
+    const ws = new WebSocket(`ws://${wsHosts[i % wsHosts.length]}/v1/ws?token=${token("bench", "dev-" + i)}`, { perMessageDeflate: false });
     ws.once("error", reject);
     ws.once("open", () => ws.send(JSON.stringify({ event: "subscribe", data: { model } })));
     const ready = (m) => {
