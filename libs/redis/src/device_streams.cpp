@@ -14,24 +14,33 @@ namespace {
 using detail::clock;
 using detail::reply;
 
-// KEYS: seq, log, ids. ARGV: identity, head, backlog, log ttl, seq ttl. -> the frame's number.
+// KEYS: seq, log, ids of each device in turn. ARGV: identity, head, backlog, log ttl, seq ttl.
+// -> the frame's number for each device.
 constexpr const char* append_lua = R"(
-local have = redis.call('HGET', KEYS[3], ARGV[1])
-if have then return tonumber(have) end
-local seq = redis.call('INCR', KEYS[1])
-redis.call('RPUSH', KEYS[2], seq .. '\n' .. ARGV[1] .. '\n' .. ARGV[2])
-redis.call('HSET', KEYS[3], ARGV[1], seq)
-local extra = redis.call('LLEN', KEYS[2]) - tonumber(ARGV[3])
-for i = 1, extra do
-  local old = redis.call('LPOP', KEYS[2])
-  local a = string.find(old, '\n', 1, true)
-  local b = string.find(old, '\n', a + 1, true)
-  redis.call('HDEL', KEYS[3], string.sub(old, a + 1, b - 1))
+local out = {}
+for d = 0, #KEYS / 3 - 1 do
+  local seqk, logk, idsk = KEYS[3 * d + 1], KEYS[3 * d + 2], KEYS[3 * d + 3]
+  local have = redis.call('HGET', idsk, ARGV[1])
+  if have then
+    out[d + 1] = tonumber(have)
+  else
+    local seq = redis.call('INCR', seqk)
+    redis.call('RPUSH', logk, seq .. '\n' .. ARGV[1] .. '\n' .. ARGV[2])
+    redis.call('HSET', idsk, ARGV[1], seq)
+    local extra = redis.call('LLEN', logk) - tonumber(ARGV[3])
+    for i = 1, extra do
+      local old = redis.call('LPOP', logk)
+      local a = string.find(old, '\n', 1, true)
+      local b = string.find(old, '\n', a + 1, true)
+      redis.call('HDEL', idsk, string.sub(old, a + 1, b - 1))
+    end
+    redis.call('EXPIRE', logk, ARGV[4])
+    redis.call('EXPIRE', idsk, ARGV[4])
+    redis.call('EXPIRE', seqk, ARGV[5])
+    out[d + 1] = seq
+  end
 end
-redis.call('EXPIRE', KEYS[2], ARGV[4])
-redis.call('EXPIRE', KEYS[3], ARGV[4])
-redis.call('EXPIRE', KEYS[1], ARGV[5])
-return seq
+return out
 )";
 
 // KEYS: seq, log. ARGV: after ('' for none). -> {seq, resync (0|1), seq1, head1, seq2, head2, ...}
@@ -123,16 +132,28 @@ public:
         const auto log_ttl = std::to_string(std::max<long long>(1, 2 * o.grace_period.count()));
         const auto seq_ttl = std::to_string(o.seq_ttl.count());
         const auto backlog = std::to_string(std::max<std::size_t>(1, o.backlog));
+        // On a single Redis one script numbers every device of the frame (one round trip, one
+        // script run); in a cluster each device's keys are a slot of their own: one script each.
+        std::vector<std::vector<std::string>> groups;
+        for (const auto& device : devices) {
+            if (groups.empty() || o.cluster) groups.emplace_back();
+            for (const char* what : {"seq", "log", "ids"}) groups.back().push_back(c_->key(device, what));
+        }
         std::vector<std::string> keys;
         std::vector<std::vector<std::string>> commands;
-        for (const auto& device : devices) {
-            keys.push_back(c_->key(device, "seq"));
-            commands.push_back({"EVAL", append_lua, "3", c_->key(device, "seq"), c_->key(device, "log"), c_->key(device, "ids"),
-                                identity, head, backlog, log_ttl, seq_ttl});
+        for (auto& group : groups) {
+            keys.push_back(group.front());
+            std::vector<std::string> command{"EVAL", append_lua, std::to_string(group.size())};
+            for (auto& k : group) command.push_back(std::move(k));
+            for (const auto* arg : {&identity, &head, &backlog, &log_ttl, &seq_ttl}) command.push_back(*arg);
+            commands.push_back(std::move(command));
         }
         auto replies = c_->run(keys, std::move(commands));
         std::vector<std::uint64_t> seqs;
-        for (const auto& r : replies) seqs.push_back(static_cast<std::uint64_t>(r.integer));
+        for (const auto& r : replies) {
+            for (const auto& e : r.elements) seqs.push_back(static_cast<std::uint64_t>(e.integer));
+        }
+        if (seqs.size() != devices.size()) throw unavailable("devices", "redis: unexpected reply to a device log append");
         return seqs;
     }
 
