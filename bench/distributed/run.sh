@@ -28,8 +28,7 @@ cleanup() {
 }
 trap cleanup EXIT
 export NODE_PATH=$PWD/tests/oracles/node_modules
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_http() { for _ in $(seq 200); do curl -fs "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "no answer from $1" >&2; return 1; }
+. bench/lib.sh
 bin=$build/bin/sluice
 
 SLUICE_TEST_POSTGRES_FSYNC=on scripts/servers/postgres.sh start "$work/postgres" >/dev/null

@@ -14,8 +14,7 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT
 export NODE_PATH=$PWD/tests/oracles/node_modules
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_http() { for _ in $(seq 100); do curl -fs "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; return 1; }
+. bench/lib.sh
 
 hook_port=$(free_port)
 node bench/graph/passthrough_webhook.js "$hook_port" > "$work/webhook.log" 2>&1 &

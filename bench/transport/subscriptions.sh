@@ -23,8 +23,7 @@ pid=
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 export NODE_PATH=$PWD/tests/oracles/node_modules
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_http() { for _ in $(seq 200); do curl -fs "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; return 1; }
+. bench/lib.sh
 
 run() {  # run NAME PER_DEVICE
   local port

@@ -40,7 +40,24 @@ def free_port():
         return s.getsockname()[1]
 
 
-class Server:
+class Client:
+    """What tests do as a user of a deployment: mint tokens with `sluice token` and send HTTP
+    requests. Needs `url`, `data_dir`, `config` (or None), `env` and an `http` session."""
+
+    def token(self, user="alice", device="dev-1", app="demo", ttl=3600):
+        args = [str(SLUICE), "token", "--app", app, "--user", user, "--device", device, "--ttl", str(ttl), "--data", str(self.data_dir)]
+        if self.config:
+            args += ["--config", str(self.config)]
+        out = subprocess.run(args, capture_output=True, text=True, check=True, env=self.env)
+        return out.stdout.strip()
+
+    def request(self, method, path, token=None, body=None, raw=None, **kw):
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        data = raw if raw is not None else (json.dumps(body) if body is not None else None)
+        return self.http.request(method, self.url + path, headers=headers, data=data, timeout=30, **kw)
+
+
+class Server(Client):
     """One `sluice serve` process on a free port with its own data directory."""
 
     def __init__(self, data_dir, config=None, env=None):
@@ -104,17 +121,6 @@ class Server:
         if code not in (None, 0):
             pytest.fail(f"sluice serve exited with {code} on SIGTERM (log: {where}):\n{log[-4000:]}", pytrace=False)
 
-    def token(self, user="alice", device="dev-1", app="demo", ttl=3600):
-        args = [str(SLUICE), "token", "--app", app, "--user", user, "--device", device, "--ttl", str(ttl), "--data", str(self.data_dir)]
-        if self.config:
-            args += ["--config", str(self.config)]
-        out = subprocess.run(args, capture_output=True, text=True, check=True, env=self.env)
-        return out.stdout.strip()
-
-    def request(self, method, path, token=None, body=None, raw=None, **kw):
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        data = raw if raw is not None else (json.dumps(body) if body is not None else None)
-        return self.http.request(method, self.url + path, headers=headers, data=data, timeout=30, **kw)
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import psycopg
 import pytest
 import requests
 
-from conftest import ROOT, SANITIZER_REPORT, SLUICE, free_port
+from conftest import ROOT, SANITIZER_REPORT, SLUICE, Client, free_port
 
 SERVERS = ROOT / "scripts" / "servers"
 
@@ -113,7 +113,7 @@ class Process:
         return code
 
 
-class Deployment:
+class Deployment(Client):
     """The processes of one distributed deployment. Looks like conftest.Server to tests: `url` and
     `ws_url` go round the API and websocket instances, so consecutive clients land on different
     processes."""
@@ -133,6 +133,7 @@ class Deployment:
         self.processes = {}
         self.apis, self.sockets = [], []
         self.http = requests.Session()
+        self.env = dict(os.environ)
         self._url = itertools.cycle([0])
         self._ws = itertools.cycle([0])
 
@@ -171,17 +172,6 @@ class Deployment:
     @property
     def ws_url(self):
         return f"ws://127.0.0.1:{self.sockets[next(self._ws)].port}/v1/ws"
-
-    def token(self, user="alice", device="dev-1", app="demo", ttl=3600):
-        args = [str(SLUICE), "token", "--app", app, "--user", user, "--device", device, "--ttl", str(ttl),
-                "--data", str(self.data_dir), "--config", str(self.config)]
-        return subprocess.run(args, capture_output=True, text=True, check=True).stdout.strip()
-
-    def request(self, method, path, token=None, body=None, raw=None, **kw):
-        import json
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        data = raw if raw is not None else (json.dumps(body) if body is not None else None)
-        return self.http.request(method, self.url + path, headers=headers, data=data, timeout=30, **kw)
 
     def read_log(self):
         return "\n".join(f"--- {n}\n{p.log_path.read_text(errors='replace')[-3000:]}" for n, p in self.processes.items())

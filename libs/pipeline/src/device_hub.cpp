@@ -14,16 +14,6 @@ namespace sluice::pipeline {
 
 namespace bj = boost::json;
 
-namespace {
-
-/// `{"event":E,"op":O` of a frame head: what makes two frames the same delivery.
-std::string_view frame_identity(std::string_view head) {
-    auto data = head.find(",\"data\":");
-    return data == std::string_view::npos ? head : head.substr(0, data);
-}
-
-}  // namespace
-
 struct device_hub::log {
     SQLite::Database db;
     std::mutex mutex;

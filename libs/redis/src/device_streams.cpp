@@ -73,12 +73,6 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 return 0
 )";
 
-/// `{"event":E,"op":O` of a frame head: what makes two frames the same delivery.
-std::string identity_of(const std::string& head) {
-    auto data = head.find(",\"data\":");
-    return data == std::string::npos ? head : head.substr(0, data);
-}
-
 class shared_client {
 public:
     explicit shared_client(const device_streams_options& o) : options_(o) {
@@ -128,7 +122,7 @@ public:
 
     std::vector<std::uint64_t> append(const std::vector<std::string>& devices, const std::string& head) override {
         const auto& o = c_->options();
-        const auto identity = identity_of(head);
+        const std::string identity(pipeline::frame_identity(head));
         const auto log_ttl = std::to_string(std::max<long long>(1, 2 * o.grace_period.count()));
         const auto seq_ttl = std::to_string(o.seq_ttl.count());
         const auto backlog = std::to_string(std::max<std::size_t>(1, o.backlog));

@@ -20,10 +20,17 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
 namespace sluice::pipeline {
+
+/// `{"event":E,"op":O` of a frame head: what makes two frames the same delivery.
+inline std::string_view frame_identity(std::string_view head) {
+    auto data = head.find(",\"data\":");
+    return data == std::string_view::npos ? head : head.substr(0, data);
+}
 
 /// Per-device numbered streams with a bounded backlog. Thread-safe; every call is durable when it
 /// returns; a backend outage throws `sluice::unavailable("devices", ...)`.
