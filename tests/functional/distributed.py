@@ -118,6 +118,10 @@ class Deployment(Client):
     `ws_url` go round the API and websocket instances, so consecutive clients land on different
     processes."""
 
+    # The API leaves every document check to the writer, so a failing patch is always dead-lettered
+    # by it; how soon depends on the machine's load (test_bad_input.dead_letter_a_patch).
+    dead_letter_wait = 30
+
     def __init__(self, root, backends, config_extra=""):
         self.root = pathlib.Path(root)
         self.root.mkdir(parents=True, exist_ok=True)

@@ -204,7 +204,9 @@ def test_dead_letters_on_rabbitmq_are_listed_and_replayed_in_order(server):
     assert server.request("POST", "/v1/apps/demo/models/task?wait=1", t, {"id": "after"}).status_code == 201
     listed = dlq(server, "list", "--stage", "writer")
     assert listed.returncode == 0, listed.stderr
-    (line,) = [json.loads(l) for l in listed.stdout.splitlines()]
+    lines = [json.loads(l) for l in listed.stdout.splitlines()]
+    assert len(lines) == 1, listed.stdout
+    line = lines[0]
     assert line["stage"] == "writer" and "operation 0" in line["reason"] and line["key"] == f"demo/task/{failed}"
     # Replayed unchanged, it fails again and is dead again.
     replayed = dlq(server, "replay", "--stage", "writer", "--id", str(line["id"]))
