@@ -38,7 +38,7 @@ build: setup configure
 define asan-run
 cmake --build $(ASAN_DIR) -j $(JOBS) --target sluice sluice-example-cpp-stage unit_tests
 $(ASAN_ENV) ctest --test-dir $(ASAN_DIR) --output-on-failure -j $(JOBS) -L unit
-$(ASAN_ENV) SLUICE_BIN=$(abspath $(ASAN_DIR))/bin/sluice $(PYTHON) -m pytest tests/functional -q --ignore=tests/functional/test_distributed.py
+$(ASAN_ENV) SLUICE_BIN=$(abspath $(ASAN_DIR))/bin/sluice $(PYTHON) -m pytest tests/functional -q --ignore-glob="tests/functional/test_distributed*.py"
 endef
 
 # ThreadSanitizer: the concurrent modules only (queue; pipeline, which holds the device hub). Only

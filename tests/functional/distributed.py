@@ -1,5 +1,5 @@
-"""The distributed shape for functional tests: real RabbitMQ, PostgreSQL and Redis started by
-scripts/servers/*.sh on loopback (once per session), and per test a deployment of separate sluice
+"""The distributed shape for functional tests: real RabbitMQ, PostgreSQL and Redis (or a Redis
+Cluster) started by scripts/servers/*.sh on loopback (once per test module), and per test a deployment of separate sluice
 processes (`sluice api` x2, `sluice stage writer` x2, `transport-manager` x2,
 `websockets-transport` x2) on a fresh vhost, database and Redis."""
 import itertools
@@ -23,22 +23,31 @@ def _env_file(path):
 
 
 class Backends:
-    """One RabbitMQ, one PostgreSQL and one Redis for the whole session."""
+    """One RabbitMQ, one PostgreSQL and one Redis (or a 3-master Redis Cluster, `registry` =
+    "redis-cluster") for a whole test module."""
 
-    def __init__(self, root):
+    def __init__(self, root, registry="redis"):
         self.root = pathlib.Path(root)
+        self.registry = registry
         self.started = []
         self.counter = itertools.count(1)
 
     def start(self):
-        for name in ("postgres", "redis", "rabbitmq"):
+        for name in ("postgres", self.registry, "rabbitmq"):
             d = self.root / name
             subprocess.run([str(SERVERS / f"{name}.sh"), "start", str(d)], check=True, capture_output=True, timeout=180)
             self.started.append(name)
         self.rabbitmq = _env_file(self.root / "rabbitmq" / "env")["SLUICE_TEST_RABBITMQ_URL"]
         self.postgres = _env_file(self.root / "postgres" / "env")["SLUICE_TEST_POSTGRES_URL"]
-        self.redis = _env_file(self.root / "redis" / "env")["SLUICE_TEST_REDIS_URL"]
+        if self.registry == "redis":
+            self.redis = [_env_file(self.root / "redis" / "env")["SLUICE_TEST_REDIS_URL"]]
+        else:
+            self.redis = _env_file(self.root / "redis-cluster" / "env")["SLUICE_TEST_REDIS_CLUSTER_URLS"].split(",")
         return self
+
+    def restart_cluster_node(self, n):
+        subprocess.run([str(SERVERS / "redis-cluster.sh"), "restart-node", str(n), str(self.root / "redis-cluster")],
+                       check=True, capture_output=True, timeout=180)
 
     def ctl(self, name, *args):
         """Runs `<name>.sh ARGS... DIR` style control (stop, start, restart, kill)."""
@@ -60,10 +69,15 @@ class Backends:
         port = base.rsplit(":", 1)[1]
         with psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres", autocommit=True) as c:
             c.execute(f"CREATE DATABASE {vhost} OWNER sluice")
-        redis_port = self.redis.rsplit(":", 1)[1]
-        subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", redis_port, "FLUSHALL"], check=True, capture_output=True)
+        for url in self.redis:
+            subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", url.rsplit(":", 1)[1], "FLUSHALL"], check=True,
+                           capture_output=True)
+        if self.registry == "redis":
+            registry = f'kind = "redis"\nurl = "{self.redis[0]}"\n'
+        else:
+            registry = f'kind = "redis-cluster"\nurls = [{", ".join(chr(34) + u + chr(34) for u in self.redis)}]\n'
         return {"vhost": vhost, "queue": self.rabbitmq.rsplit("/", 1)[0] + "/" + vhost, "store": f"{base}/{vhost}",
-                "registry": self.redis}
+                "registry": registry}
 
     def forget(self, vhost):
         """Deletes a deployment's vhost and its queues (idle quorum queues pile up otherwise)."""
@@ -133,7 +147,7 @@ class Deployment(Client):
         self.config.write_text(
             f'[queue]\nkind = "rabbitmq"\nurl = "{urls["queue"]}"\npartitions = 2\n'
             f'[store]\nkind = "postgres"\nurl = "{urls["store"]}"\n'
-            f'[registry]\nkind = "redis"\nurl = "{urls["registry"]}"\n' + config_extra)
+            f'[registry]\n{urls["registry"]}' + config_extra)
         self.processes = {}
         self.apis, self.sockets = [], []
         self.http = requests.Session()
