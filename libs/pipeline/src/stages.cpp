@@ -141,20 +141,25 @@ public:
 
     std::vector<outcome> handle(const std::vector<queue::message>& batch) override {
         std::vector<outcome> outcomes(batch.size());
+        numbering_.clear();
         for (std::size_t i = 0; i < batch.size(); ++i) {
             try {
-                outcomes[i] = route(batch[i].body);
+                outcomes[i] = route(batch[i].body, i);
             } catch (const unavailable&) {
                 throw;  // the registry or the device log is down: the runner pauses, nothing is dead-lettered
             } catch (const std::exception& e) {
                 outcomes[i] = outcome::dead(std::string("malformed change envelope: ") + e.what());
             }
         }
+        if (!numbering_.frames.empty()) route_numbered(outcomes);
         return outcomes;
     }
 
 private:
-    outcome route(const std::string& body) {
+    /// Routes one change: matched devices, grouped so that devices with the same event and
+    /// channels share one serialized frame. With shared streams the frames are only collected
+    /// here (into `numbering_`) and numbered for the whole batch at once.
+    outcome route(const std::string& body, std::size_t index) {
         auto envelope = parse_json(body, "transport-manager message").as_object();
         const auto& before = envelope.at("before");
         const auto& after = envelope.at("after");
@@ -165,13 +170,25 @@ private:
         outcome o;
         o.messages.push_back({body, {}, {}, {}});  // the envelope, to the configured next (if any)
         if (routes_.empty()) return o;
-        // Devices with the same event and channels share one serialized frame.
         std::map<std::pair<change_kind, std::vector<std::string>>, bj::array> groups;
         for (auto& r : routes_) {
             std::sort(r.channels.begin(), r.channels.end());
             groups[{r.kind, r.channels}].push_back(bj::value(r.device));
         }
-        if (shared_) return route_numbered(envelope, groups, std::move(o));
+        if (shared_) {
+            std::vector<device_log::frame> frames;  // all or none of them join the batch's
+            for (auto& [key, devices] : groups) {
+                auto& f = frames.emplace_back(device_log::frame{{}, frame_head_for(envelope, key.first, key.second)});
+                for (const auto& d : devices) f.devices.emplace_back(d.as_string());
+            }
+            numbering_.op.resize(index + 1);
+            numbering_.op[index] = envelope.at("op");
+            for (auto& f : frames) {
+                numbering_.frames.push_back(std::move(f));
+                numbering_.change.push_back(index);
+            }
+            return o;
+        }
         bj::array deliveries;
         for (auto& [key, devices] : groups) {
             deliveries.push_back(bj::object{{"devices", std::move(devices)}, {"head", frame_head_for(envelope, key.first, key.second)}});
@@ -181,36 +198,59 @@ private:
         return o;
     }
 
-    /// Shared streams (device_log.hpp): number each frame in the devices' logs, then send it to the
-    /// instance that holds each device's socket, `{op, deliveries: [{head, targets: [[device, seq]]}]}`
-    /// to that instance's queue. A log or directory outage throws: the change comes again, and the
-    /// log gives it the same numbers.
-    outcome route_numbered(const bj::object& envelope, std::map<std::pair<change_kind, std::vector<std::string>>, bj::array>& groups,
-                           outcome o) {
-        std::map<std::string, bj::array> per_instance;
-        for (auto& [key, device_values] : groups) {
-            std::vector<std::string> devices;
-            for (const auto& d : device_values) devices.emplace_back(d.as_string());
-            auto head = frame_head_for(envelope, key.first, key.second);
-            auto seqs = shared_->log->append(devices, head);
-            auto where = shared_->directory->locate(devices);
-            std::map<std::string, bj::array> targets;
-            for (std::size_t i = 0; i < devices.size(); ++i) {
-                if (!where[i].empty()) targets[where[i]].push_back(bj::array{bj::value(devices[i]), seqs[i]});
+    /// Shared streams (device_log.hpp): number the batch's frames in the devices' logs (one call),
+    /// ask the directory once where their devices are, then send each change's numbered frames to
+    /// the instance that holds each device's socket, `{op, deliveries: [{head, targets: [[device,
+    /// seq]]}]}` to that instance's queue. A log or directory outage throws: the batch comes
+    /// again, and the log gives it the same numbers.
+    void route_numbered(std::vector<outcome>& outcomes) {
+        const auto& frames = numbering_.frames;
+        auto seqs = shared_->log->append(frames);
+        std::vector<std::string> devices;
+        std::unordered_map<std::string_view, std::size_t> index;
+        for (const auto& f : frames) {
+            for (const auto& d : f.devices) {
+                if (index.emplace(d, devices.size()).second) devices.push_back(d);
             }
-            for (auto& [instance, list] : targets) per_instance[instance].push_back(bj::object{{"head", head}, {"targets", std::move(list)}});
         }
-        for (auto& [instance, deliveries] : per_instance) {
-            o.messages.push_back({bj::serialize(bj::object{{"op", envelope.at("op")}, {"deliveries", std::move(deliveries)}}),
-                                  {websocket_stage_}, {}, instance});
+        auto where = shared_->directory->locate(devices);
+        for (std::size_t f = 0; f < frames.size();) {
+            const auto change = numbering_.change[f];
+            std::map<std::string, bj::array> per_instance;
+            for (; f < frames.size() && numbering_.change[f] == change; ++f) {
+                std::map<std::string, bj::array> targets;
+                for (std::size_t i = 0; i < frames[f].devices.size(); ++i) {
+                    const auto& instance = where[index.at(frames[f].devices[i])];
+                    if (!instance.empty()) targets[instance].push_back(bj::array{bj::value(frames[f].devices[i]), seqs[f][i]});
+                }
+                for (auto& [instance, list] : targets) {
+                    per_instance[instance].push_back(bj::object{{"head", frames[f].head}, {"targets", std::move(list)}});
+                }
+            }
+            for (auto& [instance, deliveries] : per_instance) {
+                outcomes[change].messages.push_back({bj::serialize(bj::object{{"op", numbering_.op[change]}, {"deliveries", std::move(deliveries)}}),
+                                                     {websocket_stage_}, {}, instance});
+            }
         }
-        return o;
     }
+
+    /// The frames of a batch waiting for their numbers (shared streams).
+    struct numbering {
+        std::vector<device_log::frame> frames;
+        std::vector<std::size_t> change;  ///< per frame, the index of its change in the batch
+        std::vector<bj::value> op;        ///< per change, its op
+        void clear() {
+            frames.clear();
+            change.clear();
+            op.clear();
+        }
+    };
 
     registry::registry& registry_;
     std::string websocket_stage_;
     const std::optional<shared_streams>& shared_;
     std::vector<registry::route> routes_;
+    numbering numbering_;
 };
 
 class websocket_stage final : public stage {

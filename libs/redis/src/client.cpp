@@ -379,9 +379,9 @@ struct client::impl {
         });
     }
 
-    /// From a caller thread: runs the commands on one node and waits for them.
-    outcome run(const endpoint& ep, std::vector<std::vector<std::string>> commands,
-                clock::time_point deadline) {
+    /// From a caller thread: sends the commands to one node; `collect` waits for them.
+    std::future<outcome> submit(const endpoint& ep, std::vector<std::vector<std::string>> commands,
+                                clock::time_point deadline) {
         auto req = std::make_shared<request>();
         req->commands = std::move(commands);
         req->deadline = deadline;
@@ -393,10 +393,21 @@ struct client::impl {
             }
             send(ep, req);
         });
+        return future;
+    }
+
+    static outcome collect(std::future<outcome>& future, const endpoint& ep, clock::time_point deadline) {
         if (future.wait_until(deadline) != std::future_status::ready) {
             return outcome{{}, "no answer from " + ep.to_string() + " before the deadline"};
         }
         return future.get();
+    }
+
+    /// From a caller thread: runs the commands on one node and waits for them.
+    outcome run(const endpoint& ep, std::vector<std::vector<std::string>> commands,
+                clock::time_point deadline) {
+        auto future = submit(ep, std::move(commands), deadline);
+        return collect(future, ep, deadline);
     }
 
     bool is_stopped() {
@@ -627,6 +638,65 @@ reply client::call(std::string_view key, const std::vector<std::string>& args, c
     }
     throw unavailable("registry", "redis" + (m.options.name.empty() ? "" : " (" + m.options.name + ")") +
                                       ": " + (failure.empty() ? "deadline passed" : failure));
+}
+
+std::vector<reply> client::call_many(const std::vector<std::string>& keys,
+                                     const std::vector<std::vector<std::string>>& commands,
+                                     clock::time_point deadline) {
+    auto& m = *impl_;
+    std::vector<std::optional<reply>> replies(commands.size());
+    // Each node's share as one pipeline, every node at once.
+    struct share {
+        endpoint node;
+        std::vector<std::size_t> indexes;
+        std::future<outcome> result;
+    };
+    std::vector<share> shares;
+    auto share_of = [&](const endpoint& node) -> share& {
+        for (auto& s : shares) {
+            if (s.node == node) return s;
+        }
+        return shares.emplace_back(share{node, {}, {}});
+    };
+    bool refreshed = false;
+    for (std::size_t i = 0; i < commands.size(); ++i) {
+        if (!m.options.cluster) {
+            share_of(m.options.seeds.front()).indexes.push_back(i);
+            continue;
+        }
+        auto owner = m.owner_of(key_slot(keys.at(i)));
+        if (!owner && !refreshed) {
+            std::string ignored;
+            refreshed = true;
+            if (m.refresh(deadline, ignored)) owner = m.owner_of(key_slot(keys[i]));
+        }
+        if (owner) share_of(*owner).indexes.push_back(i);  // else left to `call` below
+    }
+    for (auto& s : shares) {
+        std::vector<std::vector<std::string>> pipeline;
+        pipeline.reserve(s.indexes.size());
+        for (auto i : s.indexes) pipeline.push_back(commands[i]);
+        s.result = m.submit(s.node, std::move(pipeline), deadline);
+    }
+    for (auto& s : shares) {
+        auto o = impl::collect(s.result, s.node, deadline);
+        if (!o.failure.empty()) continue;  // all of this share goes through `call`
+        for (std::size_t j = 0; j < s.indexes.size() && j < o.replies.size(); ++j) {
+            auto& r = o.replies[j];
+            unsigned slot = 0;
+            endpoint to;
+            const bool redo = r.is_error() && (transient(r.str) || parse_redirect(r.str, "MOVED", slot, to) ||
+                                               parse_redirect(r.str, "ASK", slot, to));
+            if (!redo) replies[s.indexes[j]] = std::move(r);
+        }
+    }
+    // What a pipeline could not do, one by one and in order, with redirections and retries.
+    std::vector<reply> out;
+    out.reserve(commands.size());
+    for (std::size_t i = 0; i < commands.size(); ++i) {
+        out.push_back(replies[i] ? std::move(*replies[i]) : call(keys.at(i), commands[i], deadline));
+    }
+    return out;
 }
 
 reply client::call_at(const endpoint& node, const std::vector<std::string>& args,

@@ -75,6 +75,14 @@ class client {
     reply call(std::string_view key, const std::vector<std::string>& args, clock::time_point deadline,
                bool idempotent = true);
 
+    /// Runs each of `commands` like `call` (idempotent) on the node owning the matching entry of
+    /// `keys`, the replies in order: each node's share as one pipeline, all nodes at once; what a
+    /// pipeline could not do (a redirection, a transient state, a broken connection) goes through
+    /// `call` afterwards. Commands on one key run in the order given, once each on success (a
+    /// broken pipeline may have run some of its commands before they are sent again).
+    std::vector<reply> call_many(const std::vector<std::string>& keys,
+                                 const std::vector<std::vector<std::string>>& commands, clock::time_point deadline);
+
     /// Runs `args` on one node, without redirection or retry; throws `unavailable` when the node
     /// cannot be reached or does not answer by the deadline.
     reply call_at(const endpoint& node, const std::vector<std::string>& args, clock::time_point deadline);

@@ -25,9 +25,9 @@ for d = 0, #KEYS / 3 - 1 do
     out[d + 1] = tonumber(have)
   else
     local seq = redis.call('INCR', seqk)
-    redis.call('RPUSH', logk, seq .. '\n' .. ARGV[1] .. '\n' .. ARGV[2])
+    local length = redis.call('RPUSH', logk, seq .. '\n' .. ARGV[1] .. '\n' .. ARGV[2])
     redis.call('HSET', idsk, ARGV[1], seq)
-    local extra = redis.call('LLEN', logk) - tonumber(ARGV[3])
+    local extra = length - tonumber(ARGV[3])
     for i = 1, extra do
       local old = redis.call('LPOP', logk)
       local a = string.find(old, '\n', 1, true)
@@ -88,17 +88,43 @@ public:
     std::string instance_key(const std::string& instance) const { return options_.key_prefix + ":instance:" + instance; }
     clock::time_point deadline() const { return clock::now() + options_.timeout; }
 
-    /// One command per key, on the node owning each key: a pipeline on a single Redis, one call
-    /// after another in a cluster. Error replies are thrown as outages of the devices backend.
-    std::vector<reply> run(const std::vector<std::string>& keys, std::vector<std::vector<std::string>> commands) {
-        try {
+    /// One command per key, on the node owning each key (client::call_many: a pipeline per node).
+    /// Error replies are thrown as outages of the devices backend.
+    std::vector<reply> run(const std::vector<std::string>& keys, const std::vector<std::vector<std::string>>& commands) {
+        return checked([&] { return client_->call_many(keys, commands, deadline()); });
+    }
+
+    /// `script` with each of `arguments` (numkeys, keys, argv), on the node owning the matching
+    /// key: by its SHA1 (EVALSHA), and as a whole (EVAL, which also caches it there) on a node that
+    /// does not know it yet, e.g. after a restart.
+    std::vector<reply> eval(const char* script, const std::vector<std::string>& keys, const std::vector<std::vector<std::string>>& arguments) {
+        return checked([&] {
             auto until = deadline();
-            std::vector<reply> replies;
-            if (!options_.cluster) {
-                replies = client_->pipeline_at(client_->masters(until).at(0), std::move(commands), until);
-            } else {
-                for (std::size_t i = 0; i < commands.size(); ++i) replies.push_back(client_->call(keys[i], commands[i], until));
+            const auto sha = sha_of(script, until);
+            std::vector<std::vector<std::string>> commands;
+            commands.reserve(arguments.size());
+            for (const auto& a : arguments) {
+                commands.push_back({"EVALSHA", sha});
+                commands.back().insert(commands.back().end(), a.begin(), a.end());
             }
+            auto replies = client_->call_many(keys, commands, until);
+            for (std::size_t i = 0; i < replies.size(); ++i) {
+                if (!replies[i].is_error() || !replies[i].str.starts_with("NOSCRIPT")) continue;
+                commands[i][0] = "EVAL";
+                commands[i][1] = script;
+                replies[i] = client_->call(keys[i], commands[i], until);
+            }
+            return replies;
+        });
+    }
+
+    const device_streams_options& options() const { return options_; }
+
+private:
+    template <class Run>
+    static std::vector<reply> checked(Run run) {
+        try {
+            auto replies = run();
             for (const auto& r : replies) {
                 if (r.is_error()) throw unavailable("devices", "redis: " + r.str);
             }
@@ -109,51 +135,71 @@ public:
         }
     }
 
-    const device_streams_options& options() const { return options_; }
+    /// The SHA1 Redis names `script` by, asked once (SCRIPT LOAD; the same on every node).
+    std::string sha_of(const char* script, clock::time_point until) {
+        std::lock_guard lock(sha_mutex_);
+        auto& sha = shas_[script];
+        if (sha.empty()) {
+            auto r = client_->call_at(client_->masters(until).at(0), {"SCRIPT", "LOAD", script}, until);
+            if (r.is_error() || r.str.empty()) throw unavailable("devices", "redis: SCRIPT LOAD: " + r.str);
+            sha = r.str;
+        }
+        return sha;
+    }
 
-private:
     device_streams_options options_;
     std::unique_ptr<detail::client> client_;
+    std::mutex sha_mutex_;
+    std::map<const char*, std::string> shas_;
 };
 
 class redis_device_log final : public pipeline::device_log {
 public:
     explicit redis_device_log(std::shared_ptr<shared_client> c) : c_(std::move(c)) {}
 
-    std::vector<std::uint64_t> append(const std::vector<std::string>& devices, const std::string& head) override {
+    std::vector<std::vector<std::uint64_t>> append(const std::vector<frame>& frames) override {
         const auto& o = c_->options();
-        const std::string identity(pipeline::frame_identity(head));
         const auto log_ttl = std::to_string(std::max<long long>(1, 2 * o.grace_period.count()));
         const auto seq_ttl = std::to_string(o.seq_ttl.count());
         const auto backlog = std::to_string(std::max<std::size_t>(1, o.backlog));
-        // On a single Redis one script numbers every device of the frame (one round trip, one
-        // script run); in a cluster each device's keys are a slot of their own: one script each.
-        std::vector<std::vector<std::string>> groups;
-        for (const auto& device : devices) {
-            if (groups.empty() || o.cluster) groups.emplace_back();
-            for (const char* what : {"seq", "log", "ids"}) groups.back().push_back(c_->key(device, what));
-        }
+        // On a single Redis one script run numbers every device of a frame; in a cluster each
+        // device's keys are a slot of their own: one run each. All the runs go in one pipeline per
+        // node, so a frame is numbered after the frames before it.
         std::vector<std::string> keys;
-        std::vector<std::vector<std::string>> commands;
-        for (auto& group : groups) {
-            keys.push_back(group.front());
-            std::vector<std::string> command{"EVAL", append_lua, std::to_string(group.size())};
-            for (auto& k : group) command.push_back(std::move(k));
-            for (const auto* arg : {&identity, &head, &backlog, &log_ttl, &seq_ttl}) command.push_back(*arg);
-            commands.push_back(std::move(command));
+        std::vector<std::vector<std::string>> runs;
+        std::vector<std::size_t> runs_per_frame;
+        for (const auto& f : frames) {
+            const std::string identity(pipeline::frame_identity(f.head));
+            const std::size_t first = runs.size();
+            for (const auto& device : f.devices) {
+                if (runs.size() == first || o.cluster) {
+                    keys.push_back(c_->key(device, "seq"));
+                    runs.push_back({"0"});
+                }
+                for (const char* what : {"seq", "log", "ids"}) runs.back().push_back(c_->key(device, what));
+            }
+            for (auto i = first; i < runs.size(); ++i) {
+                runs[i][0] = std::to_string(runs[i].size() - 1);
+                for (const auto* arg : {&identity, &f.head, &backlog, &log_ttl, &seq_ttl}) runs[i].push_back(*arg);
+            }
+            runs_per_frame.push_back(runs.size() - first);
         }
-        auto replies = c_->run(keys, std::move(commands));
-        std::vector<std::uint64_t> seqs;
-        for (const auto& r : replies) {
-            for (const auto& e : r.elements) seqs.push_back(static_cast<std::uint64_t>(e.integer));
+        auto replies = c_->eval(append_lua, keys, runs);
+        std::vector<std::vector<std::uint64_t>> out;
+        std::size_t next = 0;
+        for (std::size_t f = 0; f < frames.size(); ++f) {
+            auto& seqs = out.emplace_back();
+            for (std::size_t r = 0; r < runs_per_frame[f]; ++r, ++next) {
+                for (const auto& e : replies.at(next).elements) seqs.push_back(static_cast<std::uint64_t>(e.integer));
+            }
+            if (seqs.size() != frames[f].devices.size()) throw unavailable("devices", "redis: unexpected reply to a device log append");
         }
-        if (seqs.size() != devices.size()) throw unavailable("devices", "redis: unexpected reply to a device log append");
-        return seqs;
+        return out;
     }
 
     read_result read(const std::string& device, std::optional<std::uint64_t> after) override {
-        auto replies = c_->run({c_->key(device, "seq")}, {{"EVAL", read_lua, "2", c_->key(device, "seq"), c_->key(device, "log"),
-                                                          after ? std::to_string(*after) : std::string()}});
+        auto replies = c_->eval(read_lua, {c_->key(device, "seq")},
+                                {{"2", c_->key(device, "seq"), c_->key(device, "log"), after ? std::to_string(*after) : std::string()}});
         const auto& r = replies.at(0);
         read_result out;
         if (r.elements.size() < 2) throw unavailable("devices", "redis: unexpected reply to a device log read");
@@ -178,7 +224,7 @@ public:
     }
 
     void detach(const std::string& device, const std::string& instance) override {
-        c_->run({c_->key(device, "at")}, {{"EVAL", detach_lua, "1", c_->key(device, "at"), instance}});
+        c_->eval(detach_lua, {c_->key(device, "at")}, {{"1", c_->key(device, "at"), instance}});
     }
 
     std::vector<std::string> locate(const std::vector<std::string>& devices) override {

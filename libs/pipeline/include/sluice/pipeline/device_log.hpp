@@ -38,11 +38,17 @@ class device_log {
 public:
     virtual ~device_log() = default;
 
-    /// Appends `head` (a frame head, see `frame_head_for`) to the stream of each device, or finds
-    /// the number it has when the device's backlog already holds a frame of the same (op, event).
-    /// Returns one number per device, in order. Keeps each backlog to the configured length and
-    /// forgets a device untouched for longer than the grace period.
-    virtual std::vector<std::uint64_t> append(const std::vector<std::string>& devices, const std::string& head) = 0;
+    /// A frame head (see `frame_head_for`) for some devices.
+    struct frame {
+        std::vector<std::string> devices;
+        std::string head;
+    };
+    /// Appends each frame, in order, to the stream of each of its devices, or finds the number it
+    /// has when the device's backlog already holds a frame of the same (op, event). Returns, per
+    /// frame, one number per device in order. Keeps each backlog to the configured length and
+    /// forgets a device untouched for longer than the grace period. Several frames in one call
+    /// cost one round trip to the backend, not one each.
+    virtual std::vector<std::vector<std::uint64_t>> append(const std::vector<frame>& frames) = 0;
 
     struct read_result {
         std::uint64_t seq = 0;         ///< the device's last number

@@ -17,9 +17,9 @@
 /// must resync); the number itself lives on much longer, so a device that comes back after a
 /// quiet spell never sees numbers start again below what it holds.
 ///
-/// Appends are pipelined on a single Redis (one round trip per change); in a cluster they go one
-/// device at a time (the client routes by key). Every call has the deadline `timeout`; an outage
-/// throws `sluice::unavailable("devices", ...)`.
+/// One `append` call is one pipeline per node (one round trip however many frames), a script run
+/// per frame on a single Redis and per device and frame in a cluster; scripts go by their SHA1.
+/// Every call has the deadline `timeout`; an outage throws `sluice::unavailable("devices", ...)`.
 #include <sluice/pipeline/device_log.hpp>
 
 #include <chrono>
