@@ -79,6 +79,20 @@ def test_a_device_moves_to_another_instance_and_resumes_without_a_gap(server, ws
     assert live["event"] == "model_updated" and live["seq"] == 7
 
 
+def test_a_change_written_right_after_subscribed_reaches_the_device(server, ws_clients):
+    """The subscription is made on a websocket instance, the change through an API process and a
+    transport manager that learn of it through Redis: it must be there in time, every time."""
+    writer = server.token("writer", "w")
+    for i in range(20):
+        c = ws_clients(server.ws_url)
+        c.register(server.token(f"u{i}", f"fresh-{i}"))
+        c.subscribe(model=f"fresh{i}")
+        assert server.request("POST", f"/v1/apps/demo/models/fresh{i}", writer, {"id": "x"}).status_code == 202
+        (got,) = c.deliveries(1)
+        assert got["event"] == "model_created" and got["data"]["id"] == "x"
+        c.close()
+
+
 class Load:
     """Writes continuously through both API processes (a refused or broken request is retried on
     the other one with the same document), remembering what got a 202."""

@@ -141,6 +141,8 @@ public:
 
     std::vector<outcome> handle(const std::vector<queue::message>& batch) override {
         std::vector<outcome> outcomes(batch.size());
+        // Every subscription acknowledged before these changes were written must take part.
+        registry_.catch_up();  // an outage throws: the runner pauses, nothing is dead-lettered
         numbering_.clear();
         for (std::size_t i = 0; i < batch.size(); ++i) {
             try {

@@ -443,6 +443,20 @@ class redis_registry_impl final : public redis_registry {
         return index_->size();
     }
 
+    void catch_up() override {
+        const auto until = deadline();
+        auto r = commands_.call(feed_seq_, {"GET", feed_seq_}, until);
+        if (r.is_error()) fail("GET of the feed position", r);
+        const std::uint64_t written = r.is_nil() ? 0 : to_u64(r);
+        std::unique_lock lock(mutex_);
+        // The follower is woken by the entries themselves (XREAD BLOCK): this waits for its work,
+        // not for a poll.
+        if (!state_cv_.wait_until(lock, until, [&] { return stopping_ || !live_ || followed_ >= written; }) || !live_) {
+            throw unavailable("registry", "the subscription index did not catch up with redis in time" +
+                                              (last_error_.empty() ? std::string() : ": " + last_error_));
+        }
+    }
+
     redis_status status() override {
         const auto c = commands_.followed(), f = feed_.followed();
         std::lock_guard lock(mutex_);
@@ -610,6 +624,7 @@ class redis_registry_impl final : public redis_registry {
                 std::lock_guard lock(mutex_);
                 last_id = pos.elements[0].str;
                 last_seq = to_u64(pos.elements[1]);
+                followed_ = last_seq;
                 live_ = true;
                 last_error_.clear();
             }
@@ -664,6 +679,11 @@ class redis_registry_impl final : public redis_registry {
             last_id = entry.elements[0].str;
             last_seq = seq;
         }
+        {
+            std::lock_guard lock(mutex_);
+            followed_ = last_seq;
+        }
+        state_cv_.notify_all();
     }
 
     void on_entry(std::map<std::string, std::string, std::less<>>& fields) {
@@ -706,6 +726,7 @@ class redis_registry_impl final : public redis_registry {
     std::set<std::string> touched_;  // devices written locally during a reload
     std::set<std::string> reread_;   // devices whose local write skipped versions
     std::uint64_t reloads_ = 0, applied_ = 0, rereads_ = 0;
+    std::uint64_t followed_ = 0;  // the feed's entries the index reflects, counted as `feed_seq_` does
     std::string last_error_;
     std::thread follower_;
 };

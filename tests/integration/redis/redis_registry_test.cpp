@@ -124,6 +124,33 @@ TEST_P(RedisRegistry, TwoInstancesSeeEachOthersSubscriptions) {
     EXPECT_TRUE(b->status().live);
 }
 
+TEST_P(RedisRegistry, AfterCatchUpAnotherProcessesSubscriptionIsFoundAtOnce) {
+    // What the transport manager relies on: a change written after a device's `subscribed`
+    // reaches it, though the subscription was made in another process a moment before.
+    auto writer = open();
+    auto reader = open();
+    ASSERT_TRUE(eventually([&] { return reader->status().live; }));
+    std::vector<std::string> want;
+    for (int i = 0; i < 100; ++i) {
+        want.push_back("dev-" + std::to_string(i));
+        contract::subscribe(*writer, want.back(), "app:a:model:task", "");
+        reader->catch_up();
+        auto got = devices_reached(*reader, "{}");
+        std::sort(want.begin(), want.end());
+        ASSERT_EQ(got, want) << "after subscription " << i;
+    }
+    // While the index cannot follow Redis, catching up is an outage, not a stale answer.
+    if (!cluster()) {
+        control("SLUICE_TEST_REDIS_CTL", "stop");
+        EXPECT_THROW(reader->catch_up(), sluice::unavailable);
+        control("SLUICE_TEST_REDIS_CTL", "start");
+        EXPECT_TRUE(eventually([&] {
+            reader->catch_up();
+            return true;
+        }));
+    }
+}
+
 TEST_P(RedisRegistry, ConcurrentWritersOfOneDeviceConvergeInEveryIndex) {
     // Two processes change the same devices at once: their feed entries can arrive in another
     // order than their writes. Every index must end up equal to what Redis holds.

@@ -55,6 +55,11 @@ public:
     virtual void find(std::span<const std::string> channels, const boost::json::value* before,
                       const boost::json::value* after, std::vector<route>& out) = 0;
     virtual std::size_t size() = 0;
+    /// Makes `find` reflect every change to the registry that completed, in any process, before
+    /// this call: a change written after a device's `subscribed` reaches it. A registry shared by
+    /// several processes (Redis) asks its server how far it is and waits for its local index to
+    /// get there; throws `unavailable` when it cannot in time. In one process: nothing to do.
+    virtual void catch_up() {}
 };
 
 /// In memory, persisted to a SQLite file and reloaded from it on open. Rows written before filtered
