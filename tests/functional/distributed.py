@@ -206,3 +206,29 @@ class Deployment(Client):
         self.backends.forget(self.vhost)
         if failures:
             pytest.fail("\n".join(failures), pytrace=False)
+
+
+def backends_fixture(registry="redis"):
+    """The module-scoped `backends` fixture of a test module: servers for every test in it."""
+
+    @pytest.fixture(scope="module")
+    def backends(tmp_path_factory):
+        b = Backends(tmp_path_factory.mktemp("backends"), registry=registry)
+        try:
+            b.start()
+        except BaseException:
+            b.stop()
+            raise
+        yield b
+        b.stop()
+
+    return backends
+
+
+@pytest.fixture
+def server(backends, tmp_path):
+    """A fresh deployment per test; overrides conftest's one-process server in the modules that
+    import it."""
+    d = Deployment(tmp_path / "deployment", backends).start()
+    yield d
+    d.stop()

@@ -11,10 +11,10 @@ import pytest
 import requests
 
 from conftest import SLUICE
-from distributed import Backends, Deployment
+from distributed import backends_fixture, server  # noqa: F401
 from test_bad_input import dead_letter_a_patch, writer_dead
 
-# The embedded suite's tests, run here against the `server` fixture below.
+# The embedded suite's tests, run here against the `server` fixture of distributed.py.
 from test_delivery import (  # noqa: F401
     test_concurrent_writers_lose_nothing,
     test_create_update_delete_reach_all_four_channel_patterns,
@@ -35,24 +35,7 @@ from test_subscriptions import (  # noqa: F401
 )
 
 
-@pytest.fixture(scope="module")
-def backends(tmp_path_factory):
-    b = Backends(tmp_path_factory.mktemp("backends"))
-    try:
-        b.start()
-    except BaseException:
-        b.stop()
-        raise
-    yield b
-    b.stop()
-
-
-@pytest.fixture
-def server(backends, tmp_path):
-    """Overrides conftest's one-process server for the tests imported above."""
-    d = Deployment(tmp_path / "deployment", backends).start()
-    yield d
-    d.stop()
+backends = backends_fixture()
 
 
 def test_a_device_moves_to_another_instance_and_resumes_without_a_gap(server, ws_clients):

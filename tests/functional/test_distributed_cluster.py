@@ -5,11 +5,11 @@ import time
 
 import pytest
 
-from distributed import Backends, Deployment
+from distributed import backends_fixture, server  # noqa: F401
 from test_distributed import Load, Seen, collect
 
 # User-level tests of the embedded suite and of the standalone-Redis deployment, run here against
-# the `server` fixture below.
+# the `server` fixture of distributed.py.
 from test_delivery import (  # noqa: F401
     test_create_update_delete_reach_all_four_channel_patterns,
     test_filtered_subscription_gets_enter_leave_and_delete,
@@ -19,23 +19,7 @@ from test_subscriptions import test_a_change_matching_several_subscriptions_reac
 from test_distributed import test_a_device_moves_to_another_instance_and_resumes_without_a_gap  # noqa: F401
 
 
-@pytest.fixture(scope="module")
-def backends(tmp_path_factory):
-    b = Backends(tmp_path_factory.mktemp("backends"), registry="redis-cluster")
-    try:
-        b.start()
-    except BaseException:
-        b.stop()
-        raise
-    yield b
-    b.stop()
-
-
-@pytest.fixture
-def server(backends, tmp_path):
-    d = Deployment(tmp_path / "deployment", backends).start()
-    yield d
-    d.stop()
+backends = backends_fixture("redis-cluster")
 
 
 @pytest.mark.parametrize("node", [1, 2, 3])

@@ -12,6 +12,7 @@
 #include <sluice/core/error.hpp>
 #include <sluice/core/json_io.hpp>
 #include <sluice/redis/registry.hpp>
+#include <sluice/registry/route_grouping.hpp>
 #include <thread>
 #include <unordered_map>
 
@@ -26,6 +27,8 @@ using detail::reply;
 using registry::change_kind;
 using registry::match;
 using registry::route;
+using registry::route_grouping;
+using registry::route_slots;
 using registry::subscription;
 using registry::subscription_id;
 
@@ -206,8 +209,7 @@ class local_index {
         std::map<std::string, subscription_id, std::less<>> channels;
         std::uint64_t version = 0;
         clock::time_point emptied{};         // a tombstone since then, when `channels` is empty
-        std::uint64_t epoch = 0;             // the last `find` that reached the device
-        std::array<std::size_t, 5> route{};  // per change_kind: 1 + its index in `find`'s output, or 0
+        route_slots slots;
     };
 
     device_state* known(const std::string& device) {
@@ -260,21 +262,10 @@ class local_index {
               std::vector<route>& out) {
         matches_.clear();
         index_.find(channels, before, after, matches_);
-        ++epoch_;
-        for (const auto& m : matches_) {
-            const auto& held = by_id_.at(m.id);
-            device_state& d = *held.device;
-            if (d.epoch != epoch_) {
-                d.epoch = epoch_;
-                d.route.fill(0);
-            }
-            auto& slot = d.route[static_cast<std::size_t>(m.kind)];
-            if (slot == 0) {
-                out.push_back({held.sub.device, m.kind, {}});
-                slot = out.size();
-            }
-            out[slot - 1].channels.push_back(held.sub.channel);
-        }
+        grouping_.group(matches_, [this](subscription_id id) {
+            auto& held = by_id_.at(id);
+            return std::pair<route_slots&, const subscription&>(held.device->slots, held.sub);
+        }, out);
     }
 
     std::size_t size() const noexcept { return index_.size(); }
@@ -320,7 +311,7 @@ class local_index {
     std::unordered_map<subscription_id, held_subscription> by_id_;
     std::map<std::string, device_state, std::less<>> devices_;
     subscription_id next_id_ = 0;
-    std::uint64_t epoch_ = 0;
+    route_grouping grouping_;
     std::vector<match> matches_;  // scratch of find
 };
 

@@ -2,6 +2,7 @@
 #include <sluice/core/error.hpp>
 #include <sluice/core/json_io.hpp>
 #include <sluice/registry/registry.hpp>
+#include <sluice/registry/route_grouping.hpp>
 
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <boost/json/serialize.hpp>
@@ -114,23 +115,10 @@ public:
         std::lock_guard lock(mutex_);
         matches_.clear();
         index_.find(channels, before, after, matches_);
-        // One route per (device, kind), found through the device's state: O(1) per match, however
-        // many subscriptions the device holds.
-        ++epoch_;
-        for (const auto& m : matches_) {
-            const auto& held = by_id_.at(m.id);
-            device_state& d = *held.device;
-            if (d.epoch != epoch_) {
-                d.epoch = epoch_;
-                d.route.fill(0);
-            }
-            auto& slot = d.route[static_cast<std::size_t>(m.kind)];
-            if (slot == 0) {
-                out.push_back({held.sub.device, m.kind, {}});
-                slot = out.size();
-            }
-            out[slot - 1].channels.push_back(held.sub.channel);
-        }
+        grouping_.group(matches_, [this](subscription_id id) {
+            auto& held = by_id_.at(id);
+            return std::pair<route_slots&, const subscription&>(held.device->slots, held.sub);
+        }, out);
     }
 
     std::size_t size() override {
@@ -141,8 +129,7 @@ public:
 private:
     struct device_state {
         std::map<std::string, subscription_id, std::less<>> channels;
-        std::uint64_t epoch = 0;             // the last `find` that reached the device
-        std::array<std::size_t, 5> route{};  // per change_kind: 1 + its index in `find`'s output, or 0
+        route_slots slots;
     };
     struct held_subscription {
         subscription sub;
@@ -203,7 +190,7 @@ private:
     std::unordered_map<subscription_id, held_subscription> by_id_;
     std::map<std::string, device_state, std::less<>> devices_;
     subscription_id next_id_ = 0;
-    std::uint64_t epoch_ = 0;
+    route_grouping grouping_;
     std::vector<match> matches_;  // scratch of find
 };
 
