@@ -160,13 +160,17 @@ class Deployment(Client):
         self.processes[name] = p
         return p
 
-    def start(self, apis=2, writers=2, managers=2, websockets=2):
+    def start(self, apis=2, writers=2, managers=2, websockets=2, custom=None):
+        """`custom`: {stage name: instances} of custom stages, each instance `sluice stage NAME`."""
         for i in range(apis):
             self.apis.append(self.add(f"api{i}", ["api"], free_port()))
         for i in range(writers):
             self.add(f"writer{i}", ["stage", "writer"])
         for i in range(managers):
             self.add(f"tm{i}", ["stage", "transport-manager"])
+        for name, count in (custom or {}).items():
+            for i in range(count):
+                self.add(f"{name}{i}", ["stage", name])
         for i in range(websockets):
             self.sockets.append(self.add(f"ws{i}", ["stage", "websockets-transport"], free_port()))
         try:

@@ -4,15 +4,17 @@ processes, two writers, two transport managers and two websocket instances (clie
 them); then the faults only this shape has."""
 import json
 import subprocess
+import sys
 import threading
 import time
 
 import pytest
 import requests
 
-from conftest import SLUICE
-from distributed import backends_fixture, server  # noqa: F401
+from conftest import ROOT, SLUICE
+from distributed import Deployment, backends_fixture, server  # noqa: F401
 from test_bad_input import dead_letter_a_patch, writer_dead
+from test_stages import audit_server  # noqa: F401
 
 # The embedded suite's tests, run here against the `server` fixture of distributed.py.
 from test_delivery import (  # noqa: F401
@@ -74,6 +76,43 @@ def test_a_change_written_right_after_subscribed_reaches_the_device(server, ws_c
         (got,) = c.deliveries(1)
         assert got["event"] == "model_created" and got["data"]["id"] == "x"
         c.close()
+
+
+def test_custom_stages_run_as_processes_of_their_own(backends, tmp_path, ws_clients, audit_server):
+    """DESIGN §8 in this shape: an exec stage before the writer (two instances) and a webhook stage
+    beside the transport manager, each `sluice stage NAME` on RabbitMQ."""
+    d = Deployment(tmp_path / "deployment", backends, config_extra=f"""
+[api]
+next = ["enrich"]
+[stages.enrich]
+kind = "exec"
+command = {json.dumps([sys.executable, str(ROOT / "examples" / "exec-stage" / "enrich.py")])}
+next = ["writer"]
+[stages.writer]
+next = ["transport-manager", "audit"]
+[stages.audit]
+kind = "webhook"
+url = "{audit_server}/audit"
+""").start(custom={"enrich": 2, "audit": 1})
+    try:
+        t = d.token("u1", "writer")
+        c = ws_clients(d.ws_url)
+        c.register(d.token("watch", "watcher"))
+        c.subscribe(model="post")
+        for i in range(6):
+            r = d.request("POST", "/v1/apps/demo/models/post?wait=1", t, {"id": f"p{i}", "title": f"Hello, Post {i}!"})
+            assert r.status_code == 201 and r.json()["slug"] == f"hello-post-{i}", r.text
+        frames = c.deliveries(6)
+        assert [f["data"]["slug"] for f in frames] == [f"hello-post-{i}" for i in range(6)]
+        deadline = time.time() + 30
+        while len(requests.get(audit_server + "/records", timeout=5).json()) < 6:
+            assert time.time() < deadline, "the audit webhook did not get every envelope"
+            time.sleep(0.1)
+        records = requests.get(audit_server + "/records", timeout=5).json()
+        assert sorted(r["envelope"]["id"] for r in records) == [f"p{i}" for i in range(6)]
+        assert all(r["envelope"]["after"]["slug"].startswith("hello-post-") for r in records)
+    finally:
+        d.stop()
 
 
 class Load:
