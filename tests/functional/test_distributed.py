@@ -14,6 +14,7 @@ import requests
 from conftest import ROOT, SLUICE
 from distributed import Deployment, backends_fixture, server  # noqa: F401
 from test_bad_input import dead_letter_a_patch, writer_dead
+from test_failures import VALIDATE_STAGE
 from test_stages import audit_server  # noqa: F401
 
 # The embedded suite's tests, run here against the `server` fixture of distributed.py.
@@ -111,6 +112,37 @@ url = "{audit_server}/audit"
         records = requests.get(audit_server + "/records", timeout=5).json()
         assert sorted(r["envelope"]["id"] for r in records) == [f"p{i}" for i in range(6)]
         assert all(r["envelope"]["after"]["slug"].startswith("hello-post-") for r in records)
+    finally:
+        d.stop()
+
+
+def test_a_change_refused_before_the_writer_is_reported_to_a_waiting_api(backends, tmp_path):
+    """The refusing stage and the API are different processes: the verdict goes through the store."""
+    stage = tmp_path / "validate.py"
+    stage.write_text(VALIDATE_STAGE)
+    d = Deployment(tmp_path / "deployment", backends, config_extra=f"""
+[limits]
+wait_timeout_ms = 3000
+[api]
+next = ["validate"]
+[stages.validate]
+kind = "exec"
+command = {json.dumps([sys.executable, str(stage)])}
+next = ["writer"]
+""").start(custom={"validate": 1})
+    try:
+        t = d.token()
+        started = time.time()
+        r = d.request("POST", "/v1/apps/demo/models/task?wait=1", t, {"id": "v1", "bad": True})
+        assert r.status_code == 422 and r.json()["error"] == "rejected", r.text
+        assert "validate" in r.json()["message"] and "field 'bad' is not allowed" in r.json()["message"]
+        assert time.time() - started < 2.5, "answered by the wait timeout, not by the refusal"
+        r = d.request("POST", "/v1/apps/demo/models/task?wait=1", t, {"id": "v2", "skip": True})
+        assert r.status_code == 202, r.text  # consumed on purpose: accepted, not applied
+        for doc_id in ("v1", "v2"):
+            assert d.request("GET", f"/v1/apps/demo/models/task/{doc_id}", t).status_code == 404
+            r = d.request("POST", "/v1/apps/demo/models/task?wait=1", t, {"id": doc_id, "ok": 1})
+            assert r.status_code == 201 and r.json()["ok"] == 1, r.text
     finally:
         d.stop()
 

@@ -107,11 +107,20 @@ int run_process(const config::config& c, const process_plan& plan) {
         if (hub.shared() && name == c.graph.stage(config::builtin::transport_manager).transports.at("websocket"))
             runners.back()->consume_instance_queue(instance);
         if (!feeding_writer.count(name)) continue;
-        // A change a stage before the writer refuses or consumes never reaches it: tell the API.
-        runners.back()->on_abandoned([&waiters, name](const queue::message& m, const std::string& reason) {
-            waiters.abandon(m.headers.op, reason.empty() ? nullptr
-                                                         : std::make_exception_ptr(error(errc::rejected, "stage '" + name +
-                                                                                                          "' refused the change: " + reason)));
+        // A change a stage before the writer refuses or consumes never reaches it: tell the API,
+        // here and, when the API may be another process, through the store (`recorded_outcome`).
+        const bool shared_queue = c.backends.queue != config::queue_kind::embedded;
+        runners.back()->on_abandoned([&waiters, &b, name, shared_queue](const queue::message& m, const std::string& reason) {
+            if (reason.empty()) return waiters.abandon(m.headers.op, nullptr);
+            error refusal(errc::rejected, "stage '" + name + "' refused the change: " + reason);
+            if (shared_queue) {
+                try {
+                    b.store->record_refusal(m.headers.op, refusal);
+                } catch (const std::exception& e) {  // a ?wait=1 elsewhere answers 202 at its timeout
+                    spdlog::warn("stage {}: could not record the refusal of {}: {}", name, m.headers.op, e.what());
+                }
+            }
+            waiters.abandon(m.headers.op, std::make_exception_ptr(refusal));
         });
     }
     metrics.on_scrape([&] {

@@ -254,6 +254,16 @@ class postgres_store final : public st::store {
         });
     }
 
+    void record_refusal(const std::string& op, const sluice::error& refusal) override {
+        with_connection([&](connection& c) {
+            c.exec_prepared("record_refusal",
+                            "INSERT INTO failed_ops (op, code, message, at) VALUES ($1, $2, $3, $4) ON CONFLICT (op) DO NOTHING",
+                            {op, std::string(to_string(refusal.kind())), refusal.what(), std::to_string(now_ms())},
+                            pool_.statement_deadline());
+            return 0;
+        });
+    }
+
     bool healthy() override {
         try {
             return with_connection([&](connection& c) {

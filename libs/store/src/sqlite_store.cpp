@@ -269,6 +269,21 @@ public:
         });
     }
 
+    void record_refusal(const std::string& op, const sluice::error& refusal) override {
+        std::lock_guard lock(write_mutex_);
+        try {
+            auto& failed = prepared(record_refusal_, "INSERT OR IGNORE INTO failed_ops (op, code, message, at) VALUES (?, ?, ?, ?)");
+            failed.bind(1, op);
+            failed.bind(2, std::string(to_string(refusal.kind())));
+            failed.bind(3, std::string(refusal.what()));
+            failed.bind(4, now_ms());
+            failed.exec();
+        } catch (const std::exception& e) {
+            reset_prepared();
+            throw unavailable("store", std::string("store write failed: ") + e.what());
+        }
+    }
+
     bool healthy() override {
         try {
             std::lock_guard lock(read_mutex_);
@@ -306,7 +321,7 @@ private:
     }
 
     void reset_prepared() {
-        for (auto* slot : {&seen_op_, &load_, &put_, &delete_, &record_op_, &prune_ops_, &record_failure_, &prune_failed_}) {
+        for (auto* slot : {&seen_op_, &load_, &put_, &delete_, &record_op_, &prune_ops_, &record_failure_, &prune_failed_, &record_refusal_}) {
             if (*slot) (*slot)->tryReset();
         }
     }
@@ -315,7 +330,8 @@ private:
     std::int64_t last_prune_ = 0;
     SQLite::Database write_db_;
     SQLite::Database read_db_;
-    std::unique_ptr<SQLite::Statement> seen_op_, load_, put_, delete_, record_op_, prune_ops_, record_failure_, prune_failed_;
+    std::unique_ptr<SQLite::Statement> seen_op_, load_, put_, delete_, record_op_, prune_ops_, record_failure_, prune_failed_,
+        record_refusal_;
 };
 
 }  // namespace

@@ -238,6 +238,19 @@ TYPED_TEST_P(StoreContract, RecordsWhatBecameOfEachChange) {
     auto replayed = store->recorded_outcome("r2");
     ASSERT_TRUE(replayed);
     EXPECT_TRUE(replayed->envelope);
+    // Refused before the writer (by a stage of the graph): recorded as such, once; a refused
+    // change applied later reads as applied, and an applied one is not overwritten by a refusal.
+    store->record_refusal("r5", error(errc::rejected, "stage 'validate' refused the change: no title"));
+    store->record_refusal("r5", error(errc::rejected, "again"));
+    auto refused = store->recorded_outcome("r5");
+    ASSERT_TRUE(refused);
+    EXPECT_FALSE(refused->envelope);
+    EXPECT_EQ(refused->failure, errc::rejected);
+    EXPECT_EQ(refused->message, "stage 'validate' refused the change: no title");
+    store->record_refusal("r1", error(errc::rejected, "late"));
+    EXPECT_TRUE(store->recorded_outcome("r1")->envelope);
+    EXPECT_TRUE(store->apply(create_request("r5", "x5", "{}")).envelope.at("after").is_object());
+    EXPECT_TRUE(store->recorded_outcome("r5")->envelope);
 }
 
 TYPED_TEST_P(StoreContract, IsHealthy) {

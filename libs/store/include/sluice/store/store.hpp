@@ -104,6 +104,9 @@ public:
         std::string message;
     };
     virtual std::optional<recorded> recorded_outcome(const std::string& op) = 0;
+    /// Records that a stage before the writer refused the change `op` with `refusal`, so that
+    /// `recorded_outcome` reports it (the writer never sees the change). Throws `unavailable`.
+    virtual void record_refusal(const std::string& op, const sluice::error& refusal) = 0;
     /// Reads one row; false when the database cannot be read.
     virtual bool healthy() = 0;
 };
