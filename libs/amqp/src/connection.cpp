@@ -186,14 +186,22 @@ void connection::qos(std::uint16_t prefetch) {
 }
 
 std::uint32_t connection::declare(const std::string& queue, bool sac, bool passive) {
-    amqp_table_entry_t entries[2];
-    entries[0].key = amqp_cstring_bytes("x-queue-type");
-    entries[0].value.kind = AMQP_FIELD_KIND_UTF8;
-    entries[0].value.value.bytes = amqp_cstring_bytes("quorum");
-    entries[1].key = amqp_cstring_bytes("x-single-active-consumer");
-    entries[1].value.kind = AMQP_FIELD_KIND_BOOLEAN;
-    entries[1].value.value.boolean = 1;
-    amqp_table_t args{sac ? 2 : 1, entries};
+    amqp_table_entry_t entries[3];
+    int count = 0;
+    entries[count].key = amqp_cstring_bytes("x-queue-type");
+    entries[count].value.kind = AMQP_FIELD_KIND_UTF8;
+    entries[count++].value.value.bytes = amqp_cstring_bytes("quorum");
+    if (sac) {
+        entries[count].key = amqp_cstring_bytes("x-single-active-consumer");
+        entries[count].value.kind = AMQP_FIELD_KIND_BOOLEAN;
+        entries[count++].value.value.boolean = 1;
+    }
+    if (queue.find('@') != std::string::npos) {  // an instance's queue (pipeline::instance_queue)
+        entries[count].key = amqp_cstring_bytes("x-expires");
+        entries[count].value.kind = AMQP_FIELD_KIND_I64;
+        entries[count++].value.value.i64 = instance_queue_expiry.count();
+    }
+    amqp_table_t args{count, entries};
     auto* ok = amqp_queue_declare(state_, channel, bytes(queue), passive, 1, 0, 0,
                                   passive ? amqp_empty_table : args);
     check(amqp_get_rpc_reply(state_), "queue.declare " + queue);

@@ -66,8 +66,12 @@ class connection {
     void confirm_select();
     void qos(std::uint16_t prefetch);
     /// Declares a durable quorum queue (single active consumer if `sac`); returns its message
-    /// count. Passive: only asks for the count (throws when the queue does not exist).
+    /// count. Passive: only asks for the count (throws when the queue does not exist). The queues
+    /// of one instance of a stage (`stage@instance`, a websockets-transport's own) expire after
+    /// `instance_queue_expiry` without a consumer: an instance that is gone for good leaves no
+    /// queue behind (what it had not sent is in the device log).
     std::uint32_t declare(const std::string& queue, bool sac, bool passive = false);
+    static constexpr std::chrono::milliseconds instance_queue_expiry{30 * 60 * 1000};
     void consume(const std::string& queue);
     /// Publishes persistently; in confirm mode returns the message's sequence number.
     std::uint64_t publish(const wire_message& m);

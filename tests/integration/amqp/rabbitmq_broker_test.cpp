@@ -96,6 +96,21 @@ TEST(RabbitmqBroker, APublishToAQueueNotDeclaredYetDeclaresIt) {
     settle(*c, {ack(got[0])});
 }
 
+TEST(RabbitmqBroker, TheQueuesOfAnInstanceExpireWithoutConsumer) {
+    auto stage = unique_queue("websockets-transport");
+    auto instance = stage + "@host-1-abc";  // pipeline::instance_queue
+    auto q = sluice::amqp::open_rabbitmq(options({stage}, 2));
+    q->publish_and_wait({{instance, "device-1", {"op", 1}, "frame"}});
+    auto listing = sluice::testing::rabbitmq_ctl("ctl list_queues name arguments");
+    for (const auto& name : {instance + ".0", instance + ".1", stage + ".0"}) {
+        auto at = listing.find(name + "\t");
+        ASSERT_NE(at, std::string::npos) << name << " in " << listing;
+        auto line = listing.substr(at, listing.find('\n', at) - at);
+        EXPECT_EQ(line.find("x-expires") != std::string::npos, name != stage + ".0") << line;
+    }
+    EXPECT_EQ(q->stats(instance).ready, 1u);  // declaring it again agrees with its arguments
+}
+
 TEST(RabbitmqBroker, QuorumQueuesWithSingleActiveConsumer) {
     auto a = unique_queue("sac");
     auto q = sluice::amqp::open_rabbitmq(options({a}, 2));
