@@ -28,6 +28,10 @@ from test_delivery import (  # noqa: F401
     test_token_in_the_url_registers_at_connect,
     test_user_channels_follow_the_owner_not_the_actor,
 )
+from test_replace import (  # noqa: F401
+    test_put_moves_a_document_out_of_a_filtered_view,
+    test_put_replaces_the_document_and_devices_get_the_patch_between_them,
+)
 from test_subscriptions import (  # noqa: F401
     test_a_change_matching_several_subscriptions_reaches_the_device_once,
     test_channel_name_is_the_pattern_plus_the_sha256_of_the_canonical_filter,

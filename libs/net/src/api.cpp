@@ -304,7 +304,7 @@ void api::handle(http_request in, std::function<void(http_response)> respond) {
                 respond(query(app, model, who, *request));
             });
         }
-        only(*request, {"GET", "PATCH", "DELETE"});
+        only(*request, {"GET", "PUT", "PATCH", "DELETE"});
         auto route = [this, app, model, id = s[5], who, request, wait = t.wait, respond] {
             document(app, model, id, who, *request, wait, respond);
         };
@@ -349,6 +349,13 @@ http_response api::logout(const http_request& request) {
     return json_response(200, bj::object{{"device", who.device}, {"logged_out", true}});
 }
 
+void api::refuse_system_fields(const bj::object& document) {
+    for (const auto& member : document) {
+        if (store::is_system_field(member.key()))
+            fail(errc::invalid_input, "'" + std::string(member.key()) + "' is set by Sluice and cannot be written");
+    }
+}
+
 void api::create(const std::string& app, const std::string& model, const auth::claims& who, const http_request& request,
                  bool wait, const std::function<void(http_response)>& respond) {
     auto body = parse_body(request.body, "document");
@@ -362,10 +369,7 @@ void api::create(const std::string& app, const std::string& model, const auth::c
     } else {
         change.id = make_ulid();
     }
-    for (const auto& member : change.body) {
-        if (store::is_system_field(member.key()))
-            fail(errc::invalid_input, "'" + std::string(member.key()) + "' is set by Sluice and cannot be written");
-    }
+    refuse_system_fields(change.body);
     if (ctx_.waiters.has_pending_writes(pipeline::waiters::document_key(app, model, change.id)) ||
         ctx_.store.get(app, model, change.id))
         fail(errc::conflict, "document '" + change.id + "' already exists");
@@ -420,6 +424,21 @@ void api::document(const std::string& app_name, const std::string& model, const 
     if (request.method == "DELETE") {
         auto change = new_change(store::write_request::kind::remove, app_name, model, id, who);
         if (current) change.owner = current->at("owner").as_string();
+        return submit(std::move(change), wait, 200, respond);
+    }
+    if (request.method == "PUT") {
+        auto body = parse_body(request.body, "document");
+        if (!body.is_object()) fail(errc::invalid_input, "a document must be a JSON object");
+        auto& doc = body.as_object();
+        if (const auto* given = doc.if_contains("id")) {
+            if (!given->is_string() || given->get_string() != id)
+                fail(errc::invalid_input, "'id' in the document must be the id of its URL, '" + id + "'");
+            doc.erase("id");
+        }
+        refuse_system_fields(doc);
+        auto change = new_change(store::write_request::kind::replace, app_name, model, id, who);
+        if (current) change.owner = current->at("owner").as_string();
+        change.body = std::move(doc);
         return submit(std::move(change), wait, 200, respond);
     }
     auto patch = json::patch::parse(parse_body(request.body, "patch"));

@@ -70,11 +70,13 @@ public:
 private:
     http_response health();
     http_response logout(const http_request& request);
+    /// 422 when the document sets a field Sluice maintains (`store::system_fields`).
+    static void refuse_system_fields(const boost::json::object& document);
     void create(const std::string& app, const std::string& model, const auth::claims& who, const http_request& request,
                 bool wait, const std::function<void(http_response)>& respond);
     http_response query(const std::string& app, const std::string& model, const auth::claims& who,
                         const http_request& request);
-    /// GET, PATCH or DELETE of one document.
+    /// GET, PUT, PATCH or DELETE of one document.
     void document(const std::string& app, const std::string& model, const std::string& id, const auth::claims& who,
                   const http_request& request, bool wait, const std::function<void(http_response)>& respond);
     void submit(store::write_request change, bool wait, unsigned wait_status, std::function<void(http_response)> respond);

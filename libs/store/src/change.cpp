@@ -1,4 +1,5 @@
 #include <sluice/core/error.hpp>
+#include <sluice/json/diff.hpp>
 #include <sluice/json/patch.hpp>
 #include <sluice/store/store.hpp>
 
@@ -8,16 +9,13 @@ namespace bj = boost::json;
 
 namespace {
 
-const char* event_of(write_request::kind k) {
-    switch (k) {
-        case write_request::kind::create:
-            return "model_created";
-        case write_request::kind::update:
-            return "model_updated";
-        case write_request::kind::remove:
-            return "model_deleted";
+/// The document without the fields Sluice maintains: what a client wrote.
+bj::object client_fields(const bj::object& doc) {
+    bj::object out;
+    for (const auto& [key, value] : doc) {
+        if (!is_system_field(key)) out.emplace(key, value);
     }
-    return "";
+    return out;
 }
 
 }  // namespace
@@ -52,6 +50,16 @@ change_effect compute_change(const write_request& change, const std::optional<bj
             effect.after = std::move(o);
             break;
         }
+        case write_request::kind::replace: {
+            if (!before) throw error(errc::not_found, "document '" + change.id + "' does not exist");
+            bj::object doc = change.body;
+            for (const char* kept : {"owner", "created_at"}) doc[kept] = before->at(kept);
+            doc["id"] = change.id;
+            doc["version"] = before->at("version").to_number<std::int64_t>() + 1;
+            doc["updated_at"] = change.ts;
+            effect.after = std::move(doc);
+            break;
+        }
         case write_request::kind::remove:
             if (!before) throw error(errc::not_found, "document '" + change.id + "' does not exist");
             break;
@@ -60,12 +68,14 @@ change_effect compute_change(const write_request& change, const std::optional<bj
     effect.owner = std::string(image.at("owner").as_string());
     effect.version = effect.after ? effect.after->at("version").to_number<std::int64_t>()
                                   : before->at("version").to_number<std::int64_t>() + 1;
-    bj::object envelope{{"op", change.op},       {"event", event_of(change.type)},
+    bj::object envelope{{"op", change.op},       {"event", event_name(change.type)},
                         {"app", change.app},     {"model", change.model},
                         {"id", change.id},       {"owner", effect.owner},
                         {"actor", change.actor}, {"version", effect.version},
                         {"ts", change.ts}};
     if (change.type == write_request::kind::update) envelope["patch"] = change.patch;
+    // Devices get a replacement as the patch that turns what the client had into what it wrote.
+    if (change.type == write_request::kind::replace) envelope["patch"] = json::diff(client_fields(*before), change.body);
     envelope["before"] = before ? bj::value(*before) : bj::value(nullptr);
     envelope["after"] = effect.after ? bj::value(*effect.after) : bj::value(nullptr);
     effect.envelope = std::move(envelope);

@@ -14,15 +14,6 @@ bool is_system_field(std::string_view name) noexcept {
 
 namespace {
 
-const char* event_name(write_request::kind k) {
-    switch (k) {
-        case write_request::kind::create: return "model_created";
-        case write_request::kind::update: return "model_updated";
-        case write_request::kind::remove: return "model_deleted";
-    }
-    return "";
-}
-
 void escape_part(std::string& out, std::string_view part) {
     for (char c : part) {
         if (c == '%') {
@@ -36,6 +27,16 @@ void escape_part(std::string& out, std::string_view part) {
 }
 
 }  // namespace
+
+const char* event_name(write_request::kind k) noexcept {
+    switch (k) {
+        case write_request::kind::create: return "model_created";
+        case write_request::kind::update:
+        case write_request::kind::replace: return "model_updated";
+        case write_request::kind::remove: return "model_deleted";
+    }
+    return "";
+}
 
 std::string ordering_key(std::string_view app, std::string_view model, std::string_view id) {
     std::string key;
@@ -51,7 +52,7 @@ std::string ordering_key(std::string_view app, std::string_view model, std::stri
 bj::object write_request::to_json() const {
     bj::object o{{"op", op}, {"event", event_name(type)}, {"app", app}, {"model", model}, {"id", id},
                  {"owner", owner}, {"actor", actor}, {"ts", ts}};
-    if (type == kind::create) o["data"] = body;
+    if (type == kind::create || type == kind::replace) o["data"] = body;
     if (type == kind::update) o["patch"] = patch;
     return o;
 }
@@ -76,7 +77,8 @@ write_request write_request::from_json(const bj::value& v) {
         r.id = o.at("id").as_string();
         r.actor = o.at("actor").as_string();
         r.ts = o.at("ts").to_number<std::int64_t>();
-        if (r.type == kind::create) r.body = (o.contains("data") ? o.at("data") : o.at("body")).as_object();
+        if (r.type == kind::update && o.contains("data") && !o.contains("patch")) r.type = kind::replace;
+        if (r.type == kind::create || r.type == kind::replace) r.body = (o.contains("data") ? o.at("data") : o.at("body")).as_object();
         if (r.type == kind::update) r.patch = o.at("patch").as_array();
         return r;
     } catch (const std::exception& e) {

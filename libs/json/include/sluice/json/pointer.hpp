@@ -20,6 +20,12 @@ public:
 
     const std::vector<std::string>& tokens() const noexcept { return tokens_; }
     bool is_root() const noexcept { return tokens_.empty(); }
+    /// The pointer to the member or element `token` of what this one points to.
+    pointer child(std::string token) const {
+        pointer p = *this;
+        p.tokens_.push_back(std::move(token));
+        return p;
+    }
     /// The pointer text, escaped.
     std::string to_string() const;
     /// True when `this` is a proper prefix of `other` (other points inside this).

@@ -28,14 +28,14 @@ std::string ordering_key(std::string_view app, std::string_view model, std::stri
 
 /// A change as the API accepted it: the body of a `writer` queue message (DESIGN.md §8), JSON
 /// `{op, event, app, model, id, owner, actor, ts, data | patch}` with event `model_created`,
-/// `model_updated` or `model_deleted`.
+/// `model_updated` or `model_deleted`; a `model_updated` with `data` replaces the document (`PUT`).
 struct write_request {
-    enum class kind { create, update, remove };
+    enum class kind { create, update, replace, remove };
     std::string op;  ///< idempotency key, assigned once by the API
     kind type = kind::create;
     std::string app, model, id, actor;
     std::string owner;         ///< the document's owner as the API saw it (create: the actor); may be empty
-    boost::json::object body;  ///< create: the client's fields (`data`)
+    boost::json::object body;  ///< create, replace: the client's fields (`data`)
     boost::json::array patch;  ///< update: normalised operations (json::patch::to_json())
     std::int64_t ts = 0;       ///< accept time, ms
     /// Not serialized: set by the writer for `access = "owner"` models; the store then refuses a
@@ -48,6 +48,10 @@ struct write_request {
     static write_request from_json(const boost::json::value& v);
     std::string key() const { return ordering_key(app, model, id); }
 };
+
+/// The event a change of this kind is delivered as: `model_created`, `model_updated` (also a
+/// replacement) or `model_deleted`.
+const char* event_name(write_request::kind k) noexcept;
 
 /// The result of `apply`: the change envelope (DESIGN.md §2) to publish downstream.
 struct applied_change {
