@@ -12,6 +12,8 @@ packages=(
   libsqlite3-dev libsqlitecpp-dev libcpp-jwt-dev nlohmann-json3-dev libre2-dev
   libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev prometheus-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  # model schemas (JSON Schema draft 7) and the official test suite they are checked against
+  libvalijson-dev json-schema-test-suite
   # distributed shape: client libraries and the servers its integration tests start on loopback
   librabbitmq-dev libpq-dev libhiredis-dev
   rabbitmq-server postgresql-15 redis-server redis-tools

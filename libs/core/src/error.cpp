@@ -18,6 +18,7 @@ std::string_view to_string(errc code) noexcept {
         case errc::not_registered: return "not_registered";
         case errc::patch_failed: return "patch_failed";
         case errc::rejected: return "rejected";
+        case errc::schema_violation: return "schema_violation";
         case errc::unauthorized: return "unauthorized";
         case errc::token_expired: return "token_expired";
         case errc::forbidden: return "forbidden";

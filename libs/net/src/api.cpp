@@ -84,6 +84,7 @@ unsigned api::status_of(errc code) {
         case errc::too_many_subscriptions: return 409;
         case errc::payload_too_large: return 413;
         case errc::patch_failed:
+        case errc::schema_violation:
         case errc::rejected: return 422;
         case errc::internal: return 500;
         case errc::unavailable:

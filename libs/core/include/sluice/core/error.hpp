@@ -30,7 +30,8 @@ enum class errc {
     unknown_event,
     not_registered,
     patch_failed,
-    rejected,  ///< a stage of the graph refused the change
+    rejected,          ///< a stage of the graph refused the change
+    schema_violation,  ///< the document does not match its model's JSON Schema
     unauthorized,
     token_expired,
     forbidden,
