@@ -15,6 +15,7 @@ from conftest import ROOT, SLUICE
 from distributed import Deployment, backends_fixture, server  # noqa: F401
 from test_bad_input import dead_letter_a_patch, writer_dead
 from test_failures import VALIDATE_STAGE
+from test_schemas import TASK_SCHEMA
 from test_stages import audit_server  # noqa: F401
 
 # The embedded suite's tests, run here against the `server` fixture of distributed.py.
@@ -147,6 +148,29 @@ next = ["writer"]
             assert d.request("GET", f"/v1/apps/demo/models/task/{doc_id}", t).status_code == 404
             r = d.request("POST", "/v1/apps/demo/models/task?wait=1", t, {"id": doc_id, "ok": 1})
             assert r.status_code == 201 and r.json()["ok"] == 1, r.text
+    finally:
+        d.stop()
+
+
+def test_model_schemas_hold_in_the_api_and_in_the_writer(backends, tmp_path):
+    schema = tmp_path / "task.json"
+    schema.write_text(json.dumps(TASK_SCHEMA))
+    d = Deployment(tmp_path / "deployment", backends, config_extra=f"""
+[apps.demo]
+secret = "demo-secret-of-enough-length"
+[apps.demo.models.task]
+schema_file = "{schema}"
+""").start(apis=1, writers=1, managers=1, websockets=1)
+    try:
+        t = d.token()
+        r = d.request("POST", "/v1/apps/demo/models/task?wait=1", t, {"id": "s1", "title": "ok", "n": 0})
+        assert r.status_code == 201, r.text
+        r = d.request("POST", "/v1/apps/demo/models/task", t, {"title": 5})
+        assert r.status_code == 422 and "at /title: 'type'" in r.json()["message"], r.text
+        # This API process leaves patches to the writer, which checks the version it meets.
+        r = d.request("PATCH", "/v1/apps/demo/models/task/s1?wait=1", t, [{"op": "replace", "path": "/n", "value": 11}])
+        assert r.status_code == 422 and r.json()["error"] == "schema_violation" and "at /n: 'maximum'" in r.json()["message"], r.text
+        assert d.request("GET", "/v1/apps/demo/models/task/s1", t).json()["n"] == 0
     finally:
         d.stop()
 

@@ -185,12 +185,19 @@ app_config read_app(const std::string& name, const toml::table& t) {
                 std::string model_key = key + "." + std::string(model.str());
                 const auto* s = settings.as_table();
                 if (!s) bad(model_key, "must be a table");
+                auto& m = app.models[std::string(model.str())];
                 for (const auto& [mk, mv] : *s) {
                     std::string setting_key = model_key + "." + std::string(mk.str());
-                    if (mk != "access") bad(setting_key, "unknown key");
-                    auto a = as_string(mv, setting_key);
-                    check_choice(a, {"app", "owner"}, setting_key);
-                    app.models[std::string(model.str())] = a == "owner" ? access::owner : access::app;
+                    if (mk == "access") {
+                        auto a = as_string(mv, setting_key);
+                        check_choice(a, {"app", "owner"}, setting_key);
+                        m.who = a == "owner" ? access::owner : access::app;
+                    } else if (mk == "schema_file") {
+                        m.schema_file = as_string(mv, setting_key);
+                        if (m.schema_file.empty()) bad(setting_key, "must name a JSON Schema file");
+                    } else {
+                        bad(setting_key, "unknown key");
+                    }
                 }
             }
         } else {
@@ -400,7 +407,14 @@ config load(const std::string& path) {
                 for (const auto& [name, app] : *apps) {
                     const auto* t = app.as_table();
                     if (!t) bad("apps." + std::string(name.str()), "must be a table");
-                    c.apps[std::string(name.str())] = read_app(std::string(name.str()), *t);
+                    auto& app_config = c.apps[std::string(name.str())] = read_app(std::string(name.str()), *t);
+                    // A schema file is found from the working directory, or else beside this file.
+                    for (auto& [model, m] : app_config.models) {
+                        auto beside = std::filesystem::path(path).parent_path() / m.schema_file;
+                        if (!m.schema_file.empty() && std::filesystem::path(m.schema_file).is_relative() &&
+                            !std::filesystem::exists(m.schema_file) && std::filesystem::exists(beside))
+                            m.schema_file = beside.string();
+                    }
                 }
             } else if (key == "api" || key == "stages") {
                 continue;  // the graph, read below

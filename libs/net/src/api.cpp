@@ -357,6 +357,10 @@ void api::refuse_system_fields(const bj::object& document) {
     }
 }
 
+void api::check_schema(const std::string& app, const std::string& model, const std::string& id, const bj::object& fields) const {
+    if (const auto* schema = ctx_.schemas.find(app, model)) schema->check(fields, "document '" + id + "'");
+}
+
 void api::create(const std::string& app, const std::string& model, const auth::claims& who, const http_request& request,
                  bool wait, const std::function<void(http_response)>& respond) {
     auto body = parse_body(request.body, "document");
@@ -371,6 +375,7 @@ void api::create(const std::string& app, const std::string& model, const auth::c
         change.id = make_ulid();
     }
     refuse_system_fields(change.body);
+    check_schema(app, model, change.id, change.body);
     if (ctx_.waiters.has_pending_writes(pipeline::waiters::document_key(app, model, change.id)) ||
         ctx_.store.get(app, model, change.id))
         fail(errc::conflict, "document '" + change.id + "' already exists");
@@ -437,6 +442,7 @@ void api::document(const std::string& app_name, const std::string& model, const 
             doc.erase("id");
         }
         refuse_system_fields(doc);
+        check_schema(app_name, model, id, doc);
         auto change = new_change(store::write_request::kind::replace, app_name, model, id, who);
         if (current) change.owner = current->at("owner").as_string();
         change.body = std::move(doc);
@@ -453,6 +459,7 @@ void api::document(const std::string& app_name, const std::string& model, const 
     if (current && !queued) {
         bj::value doc = *current;
         patch.apply(doc);  // 422 naming the operation when it cannot apply now
+        check_schema(app_name, model, id, store::client_fields(doc.as_object()));
     }
     auto change = new_change(store::write_request::kind::update, app_name, model, id, who);
     if (current) change.owner = current->at("owner").as_string();

@@ -72,6 +72,9 @@ private:
     http_response logout(const http_request& request);
     /// 422 when the document sets a field Sluice maintains (`store::system_fields`).
     static void refuse_system_fields(const boost::json::object& document);
+    /// 422 `schema_violation` when the model has a schema and the client's `fields` break it.
+    void check_schema(const std::string& app, const std::string& model, const std::string& id,
+                      const boost::json::object& fields) const;
     void create(const std::string& app, const std::string& model, const auth::claims& who, const http_request& request,
                 bool wait, const std::function<void(http_response)>& respond);
     http_response query(const std::string& app, const std::string& model, const auth::claims& who,

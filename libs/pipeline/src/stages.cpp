@@ -26,7 +26,8 @@ std::string reason_of(std::exception_ptr failure) {
 
 class writer_stage final : public stage {
 public:
-    writer_stage(store::store& store, const config::config& c, waiters& waiting) : store_(store), config_(c), waiting_(waiting) {}
+    writer_stage(store::store& store, const config::config& c, const schema::model_schemas& schemas, waiters& waiting)
+        : store_(store), config_(c), schemas_(schemas), waiting_(waiting) {}
 
     std::size_t batch_size() const override { return 256; }
 
@@ -39,6 +40,12 @@ public:
                 auto r = store::write_request::from_json(parse_json(batch[i].body, "writer message"));
                 const auto* app = config_.apps.count(r.app) ? &config_.apps.at(r.app) : nullptr;
                 r.require_owner = app && app->access_of(r.model) == config::access::owner;
+                // Checked again here, on the version the change meets (the API checked the one it saw).
+                if (const auto* schema = schemas_.find(r.app, r.model)) {
+                    r.check_document = [schema, what = "document '" + r.id + "'"](const bj::object& fields) {
+                        schema->check(fields, what);
+                    };
+                }
                 requests.push_back(std::move(r));
                 positions.push_back(i);
             } catch (const std::exception& e) {
@@ -69,13 +76,14 @@ public:
 private:
     store::store& store_;
     const config::config& config_;
+    const schema::model_schemas& schemas_;
     waiters& waiting_;
 };
 
 }  // namespace
 
-stage_factory make_writer(store::store& store, const config::config& c, waiters& waiting) {
-    return [&store, &c, &waiting](std::size_t) { return std::make_unique<writer_stage>(store, c, waiting); };
+stage_factory make_writer(store::store& store, const config::config& c, const schema::model_schemas& schemas, waiters& waiting) {
+    return [&store, &c, &schemas, &waiting](std::size_t) { return std::make_unique<writer_stage>(store, c, schemas, waiting); };
 }
 
 namespace {
@@ -363,7 +371,7 @@ stage_factory make_stage(const config::stage_config& c, builtin_context& b) {
         case config::stage_kind::cpp: return make_cpp_stage(c);
         case config::stage_kind::builtin: break;
     }
-    if (c.name == config::builtin::writer) return make_writer(b.store, b.config, b.waiting);
+    if (c.name == config::builtin::writer) return make_writer(b.store, b.config, b.schemas, b.waiting);
     if (c.name == config::builtin::transport_manager) return make_transport_manager(b.registry, c, b.hub);
     if (c.name == config::builtin::websockets) return make_websocket_transport(b.hub);
     throw config::config_error("config key 'stages." + c.name + "': unknown built-in stage");

@@ -48,6 +48,57 @@ std::string pointer_of(const std::vector<std::string>& context) {
     return out;
 }
 
+/// The keyword behind each of valijson's error descriptions (it words them without naming every
+/// keyword); longer prefixes before the shorter ones they start with.
+std::string keyword_of(std::string_view description) {
+    static constexpr std::pair<std::string_view, std::string_view> table[] = {
+        {"Value type not permitted", "type"},
+        {"Missing required property", "required"},
+        {"Expected number less than or equal to", "maximum"},
+        {"Expected number less than", "exclusiveMaximum"},
+        {"Expected number greater than or equal to", "minimum"},
+        {"Expected number greater than", "exclusiveMinimum"},
+        {"String should be no more than", "maxLength"},
+        {"String should be no fewer than", "minLength"},
+        {"String should be a valid", "format"},
+        {"Array should contain no more than", "maxItems"},
+        {"Array should contain no fewer than", "minItems"},
+        {"Object should have no more than", "maxProperties"},
+        {"Object should have no fewer than", "minProperties"},
+        {"Value should be a multiple of", "multipleOf"},
+        {"Value could not be converted", "multipleOf"},
+        {"Failed to match regex", "pattern"},
+        {"Object contains a property that could not be validated", "additionalProperties"},
+        {"Failed to validate against additional properties schema", "additionalProperties"},
+        {"Failed to match against any enum values", "enum"},
+        {"Failed to match expected value set by 'const'", "const"},
+        {"Elements at indexes", "uniqueItems"},
+        {"Target should not validate", "not"},
+        {"Failed to validate against any child schemas allowed by oneOf", "oneOf"},
+        {"Failed to validate against exactly one child schema", "oneOf"},
+        {"Failed to validate against any schemas allowed by anyOf", "anyOf"},
+        {"Failed to validate against child schema #", "allOf"},
+        {"Failed to validate against a conditional schema", "if"},
+        {"Missing dependency", "dependencies"},
+        {"Failed to validate against dependent schema", "dependencies"},
+        {"Failed to validate against schema associated with property name", "propertyNames"},
+        {"Failed to any values against subschema in 'contains'", "contains"},
+        {"Array contains more items than allowed", "additionalItems"},
+        {"Cannot validate item #", "additionalItems"},
+        {"Target value and comparison value are not equal", "const"},
+    };
+    for (const auto& [prefix, keyword] : table) {
+        if (description.starts_with(prefix)) return std::string(keyword);
+    }
+    return {};
+}
+
+/// valijson writes numbers with std::to_string: "10.000000" reads "10".
+std::string tidy(std::string text) {
+    for (auto at = text.find(".000000"); at != std::string::npos; at = text.find(".000000", at)) text.erase(at, 7);
+    return text;
+}
+
 std::string read_file(const std::filesystem::path& file) {
     std::ifstream in(file, std::ios::binary);
     if (!in) throw invalid_input(errc::config_error, "cannot read schema file '" + file.string() + "'");
@@ -135,7 +186,9 @@ private:
 
 }  // namespace
 
-std::string violation::to_string() const { return (pointer.empty() ? std::string("(the document)") : pointer) + ": " + rule; }
+std::string violation::to_string() const {
+    return (pointer.empty() ? std::string("(the document)") : pointer) + ": " + (keyword.empty() ? "" : "'" + keyword + "': ") + rule;
+}
 
 json_schema json_schema::compile(const bj::value& schema, const resolver& resolve) {
     json_schema out;
@@ -181,12 +234,13 @@ std::optional<violation> json_schema::validate(const bj::value& document) const 
     }
     if (valid) return std::nullopt;
     // The deepest failing part is the most specific; its enclosing parts only say "a child failed".
+    // At one depth the last error is the one that decided (`oneOf` after its alternatives' errors).
     const valijson::ValidationResults::Error* best = nullptr;
     for (const auto& e : results) {
-        if (best == nullptr || e.context.size() > best->context.size()) best = &e;
+        if (best == nullptr || e.context.size() >= best->context.size()) best = &e;
     }
-    if (best == nullptr) return violation{"", "does not match"};
-    return violation{pointer_of(best->context), best->description};
+    if (best == nullptr) return violation{"", "", "does not match"};
+    return violation{pointer_of(best->context), keyword_of(best->description), tidy(best->description)};
 }
 
 void json_schema::check(const bj::value& document, const std::string& what) const {

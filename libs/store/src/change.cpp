@@ -7,9 +7,6 @@ namespace sluice::store {
 
 namespace bj = boost::json;
 
-namespace {
-
-/// The document without the fields Sluice maintains: what a client wrote.
 bj::object client_fields(const bj::object& doc) {
     bj::object out;
     for (const auto& [key, value] : doc) {
@@ -17,8 +14,6 @@ bj::object client_fields(const bj::object& doc) {
     }
     return out;
 }
-
-}  // namespace
 
 change_effect compute_change(const write_request& change, const std::optional<bj::object>& before) {
     if (change.require_owner && before && change.type != write_request::kind::create &&
@@ -64,6 +59,7 @@ change_effect compute_change(const write_request& change, const std::optional<bj
             if (!before) throw error(errc::not_found, "document '" + change.id + "' does not exist");
             break;
     }
+    if (effect.after && change.check_document) change.check_document(client_fields(*effect.after));
     const auto& image = effect.after ? *effect.after : *before;
     effect.owner = std::string(image.at("owner").as_string());
     effect.version = effect.after ? effect.after->at("version").to_number<std::int64_t>()

@@ -27,15 +27,45 @@ TEST(JsonSchema, NamesThePointerAndTheRuleOfTheDeepestFailure) {
     auto v = s.validate(bj::parse(R"({"title":"x","tags":["a",7]})"));
     ASSERT_TRUE(v);
     EXPECT_EQ(v->pointer, "/tags/1");
-    EXPECT_NE(v->rule.find("type"), std::string::npos) << v->rule;
+    EXPECT_EQ(v->keyword, "type");
     v = s.validate(bj::parse(R"({"title":"x","meta":{"a/b":"no"}})"));
     ASSERT_TRUE(v);
     EXPECT_EQ(v->pointer, "/meta/a~1b");
     v = s.validate(bj::parse(R"({"tags":[]})"));
     ASSERT_TRUE(v);
     EXPECT_EQ(v->pointer, "");
+    EXPECT_EQ(v->keyword, "required");
     EXPECT_NE(v->rule.find("title"), std::string::npos) << v->rule;
     EXPECT_EQ(v->to_string().rfind("(the document): ", 0), 0u) << v->to_string();
+}
+
+TEST(JsonSchema, NamesTheKeywordOfEachRule) {
+    struct example {
+        const char* schema;
+        const char* document;
+        const char* keyword;
+    };
+    for (const auto& e : std::initializer_list<example>{
+             {R"({"maximum": 10})", "11", "maximum"},
+             {R"({"exclusiveMaximum": 10})", "10", "exclusiveMaximum"},
+             {R"({"minimum": 1})", "0", "minimum"},
+             {R"({"maxLength": 1})", R"("ab")", "maxLength"},
+             {R"({"minItems": 1})", "[]", "minItems"},
+             {R"({"pattern": "^a"})", R"("b")", "pattern"},
+             {R"({"enum": [1, 2]})", "3", "enum"},
+             {R"({"const": 1})", "2", "const"},
+             {R"({"multipleOf": 2})", "3", "multipleOf"},
+             {R"({"uniqueItems": true})", "[1, 1]", "uniqueItems"},
+             {R"({"not": {"type": "string"}})", R"("s")", "not"},
+             {R"({"oneOf": [{"type": "string"}, {"type": "number"}]})", "true", "oneOf"},
+             {R"({"anyOf": [{"type": "string"}, {"type": "number"}]})", "true", "anyOf"},
+         }) {
+        auto v = json_schema::compile(bj::parse(e.schema)).validate(bj::parse(e.document));
+        ASSERT_TRUE(v) << e.schema;
+        EXPECT_EQ(v->keyword, e.keyword) << e.schema << ": " << v->rule;
+    }
+    auto v = json_schema::compile(bj::parse(R"({"maximum": 10})")).validate(bj::parse("11"));
+    EXPECT_EQ(v->to_string(), "(the document): 'maximum': Expected number less than or equal to 10");
 }
 
 TEST(JsonSchema, CheckThrowsASchemaViolation) {

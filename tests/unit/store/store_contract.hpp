@@ -253,6 +253,33 @@ TYPED_TEST_P(StoreContract, RecordsWhatBecameOfEachChange) {
     EXPECT_TRUE(store->recorded_outcome("r5")->envelope);
 }
 
+TYPED_TEST_P(StoreContract, ADocumentTheCheckRefusesIsAFinalFailure) {
+    // What the writer sets for a model with a schema: the client's fields of the resulting document.
+    auto at_most_ten = [](const boost::json::object& fields) {
+        EXPECT_FALSE(fields.contains("version")) << "system fields are not the client's";
+        if (fields.contains("n") && fields.at("n").to_number<std::int64_t>() > 10)
+            throw error(errc::schema_violation, "document does not match its schema at /n");
+    };
+    auto create = create_request("s1", "x1", R"({"n":1})");
+    create.check_document = at_most_ten;
+    auto incr = [&](const char* op, int by) {
+        auto r = update_request(op, "x1", ("[{\"op\":\"replace\",\"path\":\"/n\",\"value\":" + std::to_string(by) + "}]").c_str());
+        r.check_document = at_most_ten;
+        return r;
+    };
+    auto results = this->store->apply_batch({create, incr("s2", 5), incr("s3", 11)});
+    ASSERT_EQ(results.size(), 3u);
+    EXPECT_TRUE(results[0].change && results[1].change);
+    ASSERT_TRUE(results[2].failure);
+    try {
+        std::rethrow_exception(results[2].failure);
+    } catch (const error& e) {
+        EXPECT_EQ(e.kind(), errc::schema_violation);
+    }
+    EXPECT_EQ(this->store->get("a", "m", "x1")->at("n").as_int64(), 5);
+    EXPECT_EQ(this->store->recorded_outcome("s3")->failure, errc::schema_violation);
+}
+
 TYPED_TEST_P(StoreContract, IsHealthy) {
     EXPECT_TRUE(this->store->healthy());
 }
@@ -261,6 +288,6 @@ REGISTER_TYPED_TEST_SUITE_P(StoreContract, AppliesAndDescribesChanges, KeepsDocu
                             ReplayedOpsChangeNothingAndReturnTheSameEnvelope,
                             FinalFailuresStayInTheirSlotOfTheBatch, OnlyTheOwnerChangesAnOwnedDocument,
                             FindFiltersSortsAndPages, AnyIdIsADocumentOfItsOwn, RecordsWhatBecameOfEachChange,
-                            IsHealthy);
+                            ADocumentTheCheckRefusesIsAFinalFailure, IsHealthy);
 
 }  // namespace sluice::testing

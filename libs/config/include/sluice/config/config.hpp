@@ -21,15 +21,21 @@ public:
 /// Who may read and change a model's documents.
 enum class access { app, owner };  ///< app: any user of the app; owner: only the document's owner
 
+/// `[apps.A.models.M]`.
+struct model_config {
+    access who = access::app;  ///< `access`
+    std::string schema_file;   ///< `schema_file`: the JSON Schema (draft 7) of its documents, or empty
+};
+
 struct app_config {
     std::string name;
     std::string secret;      ///< HS256 shared secret, or empty
     std::string public_key;  ///< RS256 public key (PEM), or empty; exactly one of the two is set
-    std::map<std::string, access> models;  ///< per-model access; models not listed use `app`
+    std::map<std::string, model_config> models;  ///< models not listed: access `app`, no schema
 
     access access_of(const std::string& model) const {
         auto it = models.find(model);
-        return it == models.end() ? access::app : it->second;
+        return it == models.end() ? access::app : it->second.who;
     }
 };
 

@@ -8,6 +8,7 @@
 #include <sluice/pipeline/waiters.hpp>
 #include <sluice/queue/queue.hpp>
 #include <sluice/registry/registry.hpp>
+#include <sluice/schema/model_schemas.hpp>
 #include <sluice/store/store.hpp>
 
 namespace sluice::net {
@@ -24,6 +25,7 @@ struct roles {
 
 struct context {
     const config::config& config;
+    const schema::model_schemas& schemas;
     const auth::authenticator& auth;
     store::store& store;
     queue::broker& queue;

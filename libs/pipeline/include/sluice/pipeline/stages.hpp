@@ -7,6 +7,7 @@
 #include <sluice/pipeline/stage.hpp>
 #include <sluice/pipeline/waiters.hpp>
 #include <sluice/registry/registry.hpp>
+#include <sluice/schema/model_schemas.hpp>
 #include <sluice/store/store.hpp>
 
 #include <boost/json/object.hpp>
@@ -14,9 +15,10 @@
 namespace sluice::pipeline {
 
 /// writer: applies write requests to the store (idempotent by op; on `access = "owner"` models
-/// only the owner's changes), forwards each change envelope. A change that cannot apply (failed
-/// patch, missing document, another user's) is dead-lettered and its waiter told why.
-stage_factory make_writer(store::store& store, const config::config& c, waiters& waiting);
+/// only the owner's changes; on models with a schema only documents that match it), forwards each
+/// change envelope. A change that cannot apply (failed patch, missing document, another user's, a
+/// schema violation) is dead-lettered and its waiter told why.
+stage_factory make_writer(store::store& store, const config::config& c, const schema::model_schemas& schemas, waiters& waiting);
 
 /// transport manager: finds the devices each change reaches (channels + filters, before and after
 /// images) and forwards one delivery batch `{op, deliveries: [{devices, head}]}` to the stage of
@@ -44,6 +46,7 @@ stage_factory make_cpp_stage(const config::stage_config& c);
 /// What the built-in stages need.
 struct builtin_context {
     const config::config& config;
+    const schema::model_schemas& schemas;
     store::store& store;
     registry::registry& registry;
     device_hub& hub;

@@ -20,8 +20,9 @@ namespace sluice::schema {
 /// Where a document breaks its schema.
 struct violation {
     std::string pointer;  ///< JSON Pointer of the failing part ("" for the document itself)
-    std::string rule;     ///< the rule it breaks, as the validator words it
-    /// `pointer: rule`, with `(the document)` for the empty pointer.
+    std::string keyword;  ///< the schema keyword it breaks (`maximum`, `required`, ...), or empty
+    std::string rule;     ///< what the rule asks, as the validator words it
+    /// `pointer: 'keyword': rule`, with `(the document)` for the empty pointer.
     std::string to_string() const;
 };
 

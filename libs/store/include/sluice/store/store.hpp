@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -41,6 +42,10 @@ struct write_request {
     /// Not serialized: set by the writer for `access = "owner"` models; the store then refuses a
     /// change by anyone but the document's owner (`forbidden`).
     bool require_owner = false;
+    /// Not serialized: set by the writer for a model with a schema. Called with the client's
+    /// fields (`client_fields`) of the document a create, update or replace produces, before it
+    /// is stored; what it throws (`schema_violation`) is the change's final failure.
+    std::function<void(const boost::json::object&)> check_document;
 
     boost::json::object to_json() const;
     /// Throws `invalid_input` on a malformed message. Also reads the format of earlier versions
@@ -48,6 +53,9 @@ struct write_request {
     static write_request from_json(const boost::json::value& v);
     std::string key() const { return ordering_key(app, model, id); }
 };
+
+/// `document` without the fields Sluice maintains (`system_fields`): what its client wrote.
+boost::json::object client_fields(const boost::json::object& document);
 
 /// The event a change of this kind is delivered as: `model_created`, `model_updated` (also a
 /// replacement) or `model_deleted`.
