@@ -1,4 +1,6 @@
 #include <sluice/config/config.hpp>
+#include <sluice/core/json_io.hpp>
+#include <sluice/json/filter.hpp>
 
 #include <toml++/toml.h>
 
@@ -228,12 +230,13 @@ bool valid_stage_name(const std::string& name) {
     return true;
 }
 
-void read_stage(stage_config& st, const toml::table& t) {
-    const std::string prefix = "stages." + st.name + ".";
+void read_stage(stage_config& st, const toml::table& t, const std::string& prefix) {
     bool kind_given = false;
     for (const auto& [k, v] : t) {
         std::string key = prefix + std::string(k.str());
-        if (k == "next") {
+        if (k == "next" && st.listener) {
+            bad(key, "a listener forwards nothing: its replies only settle the event");
+        } else if (k == "next") {
             st.next = string_list(v, key, true);
         } else if (k == "instances") {
             st.instances = static_cast<std::size_t>(as_positive(v, key));
@@ -282,7 +285,7 @@ void read_stage(stage_config& st, const toml::table& t) {
         }
     }
     if (builtin::is_builtin(st.name)) return;
-    if (!kind_given) bad(prefix + "kind", "a custom stage needs kind = \"exec\" | \"webhook\" | \"cpp\"");
+    if (!kind_given) bad(prefix + "kind", std::string(st.listener ? "a listener" : "a custom stage") + " needs kind = \"exec\" | \"webhook\" | \"cpp\"");
     if (st.kind == stage_kind::exec && st.command.empty()) bad(prefix + "command", "an exec stage needs command = [program, args...]");
     if (st.kind == stage_kind::webhook && st.url.empty()) bad(prefix + "url", "a webhook stage needs url = \"http://host/path\"");
     if (st.kind == stage_kind::cpp && st.function.empty()) st.function = st.name;
@@ -320,7 +323,52 @@ void read_graph(config& c, const toml::table& root) {
             auto& sc = g.stages[stage];
             sc.name = stage;
             if (stage == builtin::writer) sc.next = {builtin::transport_manager};
-            read_stage(sc, *st);
+            read_stage(sc, *st, "stages." + stage + ".");
+        }
+    }
+    if (const auto* listeners = root.get("listeners")) {
+        const auto* t = listeners->as_table();
+        if (!t) bad("listeners", "must be a table of listeners");
+        for (const auto& [name, settings] : *t) {
+            std::string listener(name.str());
+            const std::string prefix = "listeners." + listener + ".";
+            if (!valid_stage_name(listener)) bad("listeners." + listener, "a listener name is letters, digits, '-', '_' or '.'");
+            if (g.has(listener) || builtin::is_builtin(listener))
+                bad("listeners." + listener, "a stage of that name exists: listeners and stages share one namespace");
+            const auto* lt = settings.as_table();
+            if (!lt) bad("listeners." + listener, "must be a table");
+            listener_selection sel;
+            toml::table stage_keys;
+            for (const auto& [k, v] : *lt) {
+                std::string key = prefix + std::string(k.str());
+                if (k == "app") {
+                    sel.app = as_string(v, key);
+                } else if (k == "model") {
+                    sel.model = as_string(v, key);
+                } else if (k == "events") {
+                    sel.events = string_list(v, key, false);
+                    for (const auto& e : sel.events) check_choice(e, {"created", "updated", "patched", "removed"}, key);
+                } else if (k == "filter") {
+                    const auto* ft = v.as_table();
+                    if (!ft) bad(key, "must be a table, e.g. filter = { plan = \"pro\" }");
+                    std::ostringstream json;
+                    json << toml::json_formatter{*ft};
+                    sel.filter = json.str();
+                    try {
+                        json::filter::compile(parse_json(sel.filter, key));
+                    } catch (const error& e) {
+                        bad(key, e.what());
+                    }
+                } else {
+                    stage_keys.insert(k, v);
+                }
+            }
+            if (sel.app.empty()) bad(prefix + "app", "a listener needs app = \"...\"");
+            if (sel.model.empty()) bad(prefix + "model", "a listener needs model = \"...\"");
+            auto& sc = g.stages[listener];
+            sc.name = listener;
+            sc.listener = std::move(sel);
+            read_stage(sc, stage_keys, prefix);
         }
     }
 }
@@ -416,7 +464,7 @@ config load(const std::string& path) {
                             m.schema_file = beside.string();
                     }
                 }
-            } else if (key == "api" || key == "stages") {
+            } else if (key == "api" || key == "stages" || key == "listeners") {
                 continue;  // the graph, read below
             } else if (key == "queue" || key == "store" || key == "registry") {
                 read_backend_table(c, key, v);

@@ -1,6 +1,7 @@
 #include <sluice/channel/channel.hpp>
 #include <sluice/core/error.hpp>
 #include <sluice/core/json_io.hpp>
+#include <sluice/json/filter.hpp>
 #include <sluice/pipeline/stages.hpp>
 
 #include <boost/json/serialize.hpp>
@@ -27,7 +28,14 @@ std::string reason_of(std::exception_ptr failure) {
 class writer_stage final : public stage {
 public:
     writer_stage(store::store& store, const config::config& c, const schema::model_schemas& schemas, waiters& waiting)
-        : store_(store), config_(c), schemas_(schemas), waiting_(waiting) {}
+        : store_(store), config_(c), schemas_(schemas), waiting_(waiting), next_(c.graph.stage(config::builtin::writer).next) {
+        for (const auto& [name, stage] : c.graph.stages) {
+            if (!stage.listener) continue;
+            const auto& sel = *stage.listener;
+            listeners_.push_back({name, sel, sel.filter.empty() ? std::nullopt
+                                                                : std::optional(json::filter::compile(parse_json(sel.filter, "listener filter")))});
+        }
+    }
 
     std::size_t batch_size() const override { return 256; }
 
@@ -59,7 +67,7 @@ public:
             auto& o = outcomes[positions[k]];
             if (results[k].change) {
                 const auto& envelope = results[k].change->envelope;
-                o = outcome::forward(bj::serialize(envelope));
+                o = route(envelope);
                 const auto& after = envelope.at("after");
                 auto document = std::make_shared<bj::object>(after.is_object() ? after.get_object() : bj::object{});
                 o.on_settled = [&waiting = waiting_, op = r.op, document, applied = after.is_object()] {
@@ -74,10 +82,59 @@ public:
     }
 
 private:
+    struct listener {
+        std::string name;
+        config::listener_selection selection;
+        std::optional<json::filter> filter;
+    };
+
+    /// The envelope to the writer's `next`, and to each listener whose selection it meets.
+    outcome route(const bj::object& envelope) const {
+        std::vector<std::string> to = next_;
+        for (const auto& l : listeners_) {
+            if (selects(l, envelope)) to.push_back(l.name);
+        }
+        if (to.empty()) return outcome{};  // nothing to publish: acked
+        return outcome::forward(bj::serialize(envelope), std::move(to));
+    }
+
+    static bool selects(const listener& l, const bj::object& envelope) {
+        if (envelope.at("app").as_string() != l.selection.app || envelope.at("model").as_string() != l.selection.model) return false;
+        if (!l.selection.events.empty()) {
+            const auto event = listener_event(envelope);
+            if (std::find(l.selection.events.begin(), l.selection.events.end(), event) == l.selection.events.end()) return false;
+        }
+        if (!l.filter) return true;
+        const auto& after = envelope.at("after");
+        return l.filter->matches(after.is_null() ? envelope.at("before") : after);
+    }
+
     store::store& store_;
     const config::config& config_;
     const schema::model_schemas& schemas_;
     waiters& waiting_;
+    std::vector<std::string> next_;
+    std::vector<listener> listeners_;
+};
+
+/// A listener (DESIGN.md §9): the custom stage it runs, whose replies only settle the event:
+/// `next` and `done` both ack it and forward nothing.
+class listener_stage final : public stage {
+public:
+    explicit listener_stage(std::unique_ptr<stage> inner) : inner_(std::move(inner)) {}
+
+    std::vector<outcome> handle(const std::vector<queue::message>& batch) override {
+        auto outcomes = inner_->handle(batch);
+        for (auto& o : outcomes) {
+            if (o.what == outcome::action::forward) o = outcome::done();
+        }
+        return outcomes;
+    }
+    std::size_t batch_size() const override { return inner_->batch_size(); }
+    void stop() override { inner_->stop(); }
+
+private:
+    std::unique_ptr<stage> inner_;
 };
 
 }  // namespace
@@ -364,7 +421,23 @@ stage_factory make_cpp_stage(const config::stage_config& c) {
     return [name = c.name, fn](std::size_t) { return std::make_unique<cpp_stage>(name, *fn); };
 }
 
+std::string listener_event(const bj::object& envelope) {
+    const std::string_view event = envelope.at("event").as_string();
+    if (event == "model_created") return "created";
+    if (event == "model_deleted") return "removed";
+    const auto* replaced = envelope.if_contains("replaced");
+    return replaced && replaced->is_bool() && replaced->get_bool() ? "updated" : "patched";
+}
+
 stage_factory make_stage(const config::stage_config& c, builtin_context& b) {
+    if (c.listener) {
+        // The custom stage keeps a reference to its configuration: this copy lives with the factory.
+        auto custom = std::make_shared<config::stage_config>(c);
+        custom->listener.reset();
+        return [custom, inner = make_stage(*custom, b)](std::size_t instance) -> std::unique_ptr<stage> {
+            return std::make_unique<listener_stage>(inner(instance));
+        };
+    }
     switch (c.kind) {
         case config::stage_kind::exec: return make_exec_stage(c);
         case config::stage_kind::webhook: return make_webhook_stage(c);

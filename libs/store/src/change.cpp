@@ -71,7 +71,10 @@ change_effect compute_change(const write_request& change, const std::optional<bj
                         {"ts", change.ts}};
     if (change.type == write_request::kind::update) envelope["patch"] = change.patch;
     // Devices get a replacement as the patch that turns what the client had into what it wrote.
-    if (change.type == write_request::kind::replace) envelope["patch"] = json::diff(client_fields(*before), change.body);
+    if (change.type == write_request::kind::replace) {
+        envelope["patch"] = json::diff(client_fields(*before), change.body);
+        envelope["replaced"] = true;  // a PUT: listeners tell `updated` from `patched`
+    }
     envelope["before"] = before ? bj::value(*before) : bj::value(nullptr);
     envelope["after"] = effect.after ? bj::value(*effect.after) : bj::value(nullptr);
     effect.envelope = std::move(envelope);

@@ -63,8 +63,17 @@ enum class stage_kind { builtin, exec, webhook, cpp };
 enum class failure_policy { dead_letter, drop, forward };  ///< TOML: "dead-letter" | "drop" | "continue"
 
 /// `[stages.NAME]` (DESIGN.md §8).
+/// `[listeners.NAME]` (DESIGN.md §9): the changes a listener gets. A listener is a custom stage
+/// that the writer feeds with the envelopes of these changes, and whose replies only settle them.
+struct listener_selection {
+    std::string app, model;
+    std::vector<std::string> events;  ///< of created, updated (PUT), patched, removed; empty: all
+    std::string filter;               ///< the filter as JSON text (on `after`; `before` for removed), or empty
+};
+
 struct stage_config {
     std::string name;
+    std::optional<listener_selection> listener;  ///< set: this stage is a listener
     stage_kind kind = stage_kind::builtin;
     std::vector<std::string> next;  ///< where outcomes `next` go by default
     std::size_t instances = 1;      ///< consumers in this process

@@ -52,7 +52,11 @@ struct builtin_context {
     device_hub& hub;
     waiters& waiting;
 };
-/// The factory of any stage of the graph.
+/// What a listener's `events` call a change (DESIGN.md §9): created, updated (a `PUT`), patched or
+/// removed.
+std::string listener_event(const boost::json::object& envelope);
+
+/// The factory of any stage of the graph (a listener: its custom stage, replies only settling).
 stage_factory make_stage(const config::stage_config& c, builtin_context& builtins);
 
 /// The frame head (`{"event":E,"op":O,"data":D,"seq":`) a change gives a device subscribed on
