@@ -15,6 +15,8 @@ from conftest import ROOT, SLUICE
 from distributed import Deployment, backends_fixture, server  # noqa: F401
 from test_bad_input import dead_letter_a_patch, writer_dead
 from test_failures import VALIDATE_STAGE
+from test_listeners import listener_config, received
+from test_stages import wait_for
 from test_schemas import TASK_SCHEMA
 from test_stages import audit_server  # noqa: F401
 
@@ -171,6 +173,30 @@ schema_file = "{schema}"
         r = d.request("PATCH", "/v1/apps/demo/models/task/s1?wait=1", t, [{"op": "replace", "path": "/n", "value": 11}])
         assert r.status_code == 422 and r.json()["error"] == "schema_violation" and "at /n: 'maximum'" in r.json()["message"], r.text
         assert d.request("GET", "/v1/apps/demo/models/task/s1", t).json()["n"] == 0
+    finally:
+        d.stop()
+
+
+def test_listener_events_wait_while_it_is_down_and_two_processes_split_them(backends, tmp_path):
+    log, config = listener_config(tmp_path, "everything")
+    d = Deployment(tmp_path / "deployment", backends, config_extra=config).start(
+        apis=1, writers=1, managers=1, websockets=1, custom={"everything": 2})
+    try:
+        t = d.token()
+        for p in ("everything0", "everything1"):
+            assert d.processes[p].stop() == 0
+        for i in range(30):
+            assert d.request("POST", "/v1/apps/demo/models/user?wait=1", t, {"id": f"u{i}"}).status_code == 201
+        assert received(log) == []  # nobody listening: the events wait in the listener's queue
+        for p in ("everything0", "everything1"):
+            d.processes[p].start()
+        got = wait_for(lambda: (lambda r: r if len(r) >= 30 else None)(received(log)), 60, "30 listener events")
+        for i in range(30, 60):  # in steady state, with both up
+            assert d.request("POST", "/v1/apps/demo/models/user?wait=1", t, {"id": f"u{i}"}).status_code == 201
+        got = wait_for(lambda: (lambda r: r if len(r) >= 60 else None)(received(log)), 60, "60 listener events")
+        assert sorted(e["id"] for e in got) == sorted(f"u{i}" for i in range(60)), "an event missing or processed twice"
+        steady = [e for e in got if int(e["id"][1:]) >= 30]
+        assert len({e["pid"] for e in steady}) == 2, "one process did all the work"
     finally:
         d.stop()
 

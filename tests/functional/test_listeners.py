@@ -10,7 +10,7 @@ from test_stages import dlq_list, toml_value, wait_for
 # An exec listener: records each event it gets as a JSON line in argv[1]; one whose document has
 # `fail: true` it cannot handle (retry, then the stage's on_failure).
 LISTENER = r"""
-import json, sys
+import json, os, sys
 out = open(sys.argv[1], "a")
 for line in sys.stdin:
     request = json.loads(line)
@@ -20,7 +20,7 @@ for line in sys.stdin:
         print(json.dumps({"id": request["id"], "action": "retry", "reason": "cannot handle " + env["id"]}), flush=True)
         continue
     out.write(json.dumps({"event": env["event"], "replaced": env.get("replaced", False), "id": env["id"],
-                          "op": env["op"], "attempt": request["attempt"]}) + "\n")
+                          "op": env["op"], "attempt": request["attempt"], "pid": os.getpid()}) + "\n")
     out.flush()
     print(json.dumps({"id": request["id"], "action": "next"}), flush=True)
 """

@@ -51,7 +51,7 @@ class rabbitmq_admin final : public queue::dead_letter_admin {
         queue::replay_report report;
         connection c(where_, options_.timeout, options_.heartbeat);
         c.confirm_select();
-        declare_stage(c, queue, options_.partitions);
+        declare_stage(c, queue, options_);
         auto all = browse(c, dead_letter_queue(queue));
 
         // A dead letter is overtaken when a marker of its key follows it.

@@ -129,7 +129,7 @@ class publisher {
                                                   shared_->options.heartbeat);
             c->confirm_select();
             for (const auto& stage : shared_->options.queues)
-                declare_stage(*c, stage, shared_->options.partitions);
+                declare_stage(*c, stage, shared_->options);
             declared_.clear();
             declared_.insert(shared_->options.queues.begin(), shared_->options.queues.end());
             conn_ = std::move(c);
@@ -167,7 +167,7 @@ class publisher {
                 }
                 for (const auto& stage : r.stages) {
                     if (declared_.insert(stage).second)
-                        declare_stage(*conn_, stage, shared_->options.partitions);
+                        declare_stage(*conn_, stage, shared_->options);
                 }
                 for (const auto& m : r.messages) last[i] = highest = conn_->publish(m);
             }
@@ -400,7 +400,7 @@ class rabbitmq_consumer final : public queue::consumer {
                 auto partitions = std::max<std::size_t>(shared->options.partitions, 1);
                 c->qos(static_cast<std::uint16_t>(
                     std::max<std::size_t>(1, (prefetch + partitions - 1) / partitions)));
-                declare_stage(*c, queue, shared->options.partitions);
+                declare_stage(*c, queue, shared->options);
                 for (std::size_t i = 0; i < std::max<std::size_t>(shared->options.partitions, 1); ++i)
                     c->consume(partition_queue(queue, i, shared->options.partitions));
                 return c;
@@ -569,15 +569,12 @@ class rabbitmq_broker final : public queue::broker {
 
     queue::queue_stats stats(const std::string& queue) override {
         auto result = std::make_shared<queue::queue_stats>();
-        auto partitions = shared_->options.partitions;
         completion done;
         publisher_->run_task(
-            [result, queue, partitions](connection& c) {
+            [result, queue, shared = shared_](connection& c) {
                 // Declares (idempotent) rather than passive declares: a passive one of a missing
                 // queue would close the channel.
-                for (std::size_t i = 0; i < partitions; ++i)
-                    result->ready += c.declare(partition_queue(queue, i, partitions), true);
-                result->dead = c.declare(dead_letter_queue(queue), false);
+                std::tie(result->ready, result->dead) = declare_stage(c, queue, shared->options);
             },
             done.callback());
         if (auto failure = done.wait(shared_->options.timeout + std::chrono::seconds(2)))

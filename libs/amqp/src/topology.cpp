@@ -42,10 +42,13 @@ std::int64_t new_dead_id() {
 
 }  // namespace
 
-void declare_stage(connection& c, const std::string& stage, std::size_t partitions) {
-    for (std::size_t i = 0; i < std::max<std::size_t>(partitions, 1); ++i)
-        c.declare(partition_queue(stage, i, partitions), true);
-    c.declare(dead_letter_queue(stage), false);
+bool single_active(const rabbitmq_options& o, const std::string& stage) { return o.shared_work.count(stage) == 0; }
+
+std::pair<std::uint64_t, std::uint64_t> declare_stage(connection& c, const std::string& stage, const rabbitmq_options& o) {
+    std::uint64_t ready = 0;
+    for (std::size_t i = 0; i < std::max<std::size_t>(o.partitions, 1); ++i)
+        ready += c.declare(partition_queue(stage, i, o.partitions), single_active(o, stage));
+    return {ready, c.declare(dead_letter_queue(stage), false)};
 }
 
 wire_message to_wire(const queue::outgoing& m, std::size_t partitions) {

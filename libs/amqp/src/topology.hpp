@@ -9,8 +9,12 @@
 
 namespace sluice::amqp::detail {
 
-/// Declares the partitions of `stage` and its `.dead` queue.
-void declare_stage(connection& c, const std::string& stage, std::size_t partitions);
+/// Whether the partitions of `stage` have a single active consumer (all but `shared_work`).
+bool single_active(const rabbitmq_options& o, const std::string& stage);
+
+/// Declares the partitions of `stage` and its `.dead` queue; returns the messages ready in the
+/// partitions and in `.dead`.
+std::pair<std::uint64_t, std::uint64_t> declare_stage(connection& c, const std::string& stage, const rabbitmq_options& o);
 
 /// `m` as published to its partition of `partitions`.
 wire_message to_wire(const queue::outgoing& m, std::size_t partitions);

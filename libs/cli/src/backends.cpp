@@ -22,7 +22,10 @@ amqp::rabbitmq_options rabbitmq_options_of(const config::config& c) {
     amqp::rabbitmq_options o;
     o.url = c.backends.queue_url;
     o.partitions = c.backends.partitions;
-    for (const auto& [name, stage] : c.graph.stages) o.queues.push_back(name);
+    for (const auto& [name, stage] : c.graph.stages) {
+        o.queues.push_back(name);
+        if (stage.listener) o.shared_work.insert(name);  // its instances split the events
+    }
     return o;
 }
 

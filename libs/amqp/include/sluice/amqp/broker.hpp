@@ -61,6 +61,7 @@
 #include <cstddef>
 #include <memory>
 #include <sluice/queue/queue.hpp>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -73,6 +74,10 @@ struct rabbitmq_options {
     std::size_t partitions = 1;
     /// Stage names whose queues (partitions and `.dead`) are declared at start.
     std::vector<std::string> queues;
+    /// Stages whose instances share each partition (competing consumers, no single active
+    /// consumer): listeners, whose instances in several processes split the work. Each message is
+    /// still processed once, but the order of one key is not kept across instances.
+    std::set<std::string> shared_work;
     /// Deadline of a connect, of an RPC and of a confirm wait.
     std::chrono::milliseconds timeout{10000};
     /// AMQP heartbeat; a dead peer is noticed within about twice this. rabbitmq-c sends them only
