@@ -37,7 +37,7 @@ def test_http_errors_name_the_problem(make_server):
     r = server.request("GET", "/v1/nowhere", t)
     assert r.status_code == 404 and r.json()["error"] == "not_found"
     assert server.request("GET", "/v1/apps/demo/models/task/missing", t).status_code == 404
-    assert server.request("PUT", "/v1/apps/demo/models/task/a", t, {}).status_code == 405
+    assert server.request("POST", "/v1/apps/demo/models/task/a", t, {}).status_code == 405
     assert server.request("POST", "/v1/apps/demo/models/task?wait=1", t, {"id": "a"}).status_code == 409
     # Nothing above hurt the server or the data.
     doc = server.request("GET", "/v1/apps/demo/models/task/a", t).json()
