@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 from conftest import SLUICE
-from test_stages import dlq_list, toml_value, wait_for
+from test_stages import EXAMPLES, dlq_list, toml_value, wait_for
 
 # An exec listener: records each event it gets as a JSON line in argv[1]; one whose document has
 # `fail: true` it cannot handle (retry, then the stage's on_failure).
@@ -98,3 +98,27 @@ def test_a_listener_is_configured_like_a_stage_and_checked_at_start(tmp_path):
     f.write_text('[stages.audit]\nkind = "exec"\ncommand = ["true"]\n[listeners.audit]\napp = "a"\nmodel = "m"\nkind = "exec"\ncommand = ["true"]\n')
     r = subprocess.run([str(SLUICE), "serve", "--config", str(f), "--data", str(tmp_path / "d")], capture_output=True, text=True, timeout=20)
     assert r.returncode == 2 and "listeners.audit" in r.stderr, r.stderr
+
+
+def test_the_welcome_example(make_server, tmp_path):
+    """examples/listener, as its README shows it."""
+    outbox = tmp_path / "outbox.jsonl"
+    server = make_server(f"""
+[listeners.welcome]
+app = "demo"
+model = "user"
+events = ["created"]
+filter = {{ plan = "pro" }}
+kind = "exec"
+command = {toml_value([sys.executable, str(EXAMPLES / "listener" / "welcome.py"), str(outbox)])}
+max_attempts = 3
+backoff_ms = [100, 1000]
+""").start()
+    t = server.token()
+    for doc in ({"id": "ann", "plan": "pro", "email": "ann@example.com"}, {"id": "cid", "plan": "free", "email": "c@example.com"},
+                {"id": "bob", "plan": "pro"}):
+        assert server.request("POST", "/v1/apps/demo/models/user", t, doc).status_code == 202
+    (dead,) = wait_for(lambda: dlq_list(server, "welcome"), what="bob's dead letter")
+    assert "user bob has no e-mail address" in dead["reason"]
+    sent = [json.loads(line) for line in outbox.read_text().splitlines()]
+    assert [(m["to"], m["subject"]) for m in sent] == [("ann@example.com", "Welcome, ann!")]
