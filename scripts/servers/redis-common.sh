@@ -1,12 +1,14 @@
 # Shared by redis.sh and redis-cluster.sh (sourced, not run). Loopback only, private directories,
 # servers stopped by the pid they wrote, never by process name.
 
-# A port in [20000, 30000) with nothing listening on it (nor on port + 10000 when $2 is "bus":
-# a cluster node's bus). Below the ephemeral range, so an outgoing connection cannot take it.
+# A port in [20000, 30000) with nothing listening on it (nor on port + 10000 when $1 is "bus":
+# a cluster node's bus; then the port is below 22768, so that its bus stays below 32768). Below
+# the ephemeral range (32768-60999), so an outgoing connection cannot take it before the bind.
 redis_free_port() {
-    local p i
+    local p i span=10000
+    [ "${1:-}" = bus ] && span=2768
     for i in $(seq 1 200); do
-        p=$((20000 + RANDOM % 10000))
+        p=$((20000 + RANDOM % span))
         if [ -n "$(ss -Hltn "sport = :$p")" ]; then continue; fi
         if [ "${1:-}" = bus ] && [ -n "$(ss -Hltn "sport = :$((p + 10000))")" ]; then continue; fi
         echo "$p"

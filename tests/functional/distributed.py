@@ -35,7 +35,9 @@ class Backends:
     def start(self):
         for name in ("postgres", self.registry, "rabbitmq"):
             d = self.root / name
-            subprocess.run([str(SERVERS / f"{name}.sh"), "start", str(d)], check=True, capture_output=True, timeout=180)
+            r = subprocess.run([str(SERVERS / f"{name}.sh"), "start", str(d)], capture_output=True, text=True, timeout=180)
+            if r.returncode != 0:
+                raise RuntimeError(f"{name}.sh start failed ({r.returncode}): {r.stderr[-3000:]}")
             self.started.append(name)
         self.rabbitmq = _env_file(self.root / "rabbitmq" / "env")["SLUICE_TEST_RABBITMQ_URL"]
         self.postgres = _env_file(self.root / "postgres" / "env")["SLUICE_TEST_POSTGRES_URL"]

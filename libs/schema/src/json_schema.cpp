@@ -11,6 +11,7 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <sluice/json/pointer.hpp>
 #include <sluice/schema/json_schema.hpp>
 #include <sstream>
 
@@ -31,21 +32,12 @@ namespace {
 
 /// valijson's context (`<root>`, `[name]`, `[0]`) as a JSON Pointer.
 std::string pointer_of(const std::vector<std::string>& context) {
-    std::string out;
+    json::pointer at;
     for (const auto& part : context) {
         if (part == "<root>" || part.size() < 2 || part.front() != '[' || part.back() != ']') continue;
-        out += '/';
-        for (char c : std::string_view(part).substr(1, part.size() - 2)) {
-            if (c == '~') {
-                out += "~0";
-            } else if (c == '/') {
-                out += "~1";
-            } else {
-                out += c;
-            }
-        }
+        at = at.child(part.substr(1, part.size() - 2));
     }
-    return out;
+    return at.to_string();
 }
 
 /// The keyword behind each of valijson's error descriptions (it words them without naming every
