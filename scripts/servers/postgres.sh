@@ -34,8 +34,22 @@ as_postgres() {
 }
 
 free_port() {
-    # Ask the kernel for an unused loopback port (bind to port 0), as the server will bind it next.
-    /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+    # A loopback port in [17000, 20000) nobody listens on: below the ephemeral range, so that no
+    # outgoing connection takes it before the server binds it (rabbitmq.sh and redis use others).
+    /usr/bin/python3 -c '
+import random, socket, sys
+for _ in range(200):
+    p = random.randrange(17000, 20000)
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    print(p)
+    sys.exit(0)
+sys.exit("no free port in [17000, 20000)")'
 }
 
 prepare() {

@@ -97,11 +97,14 @@ prepare() {
     dir=$(cd "$dir" && pwd)
     if [ ! -f "$dir/conf" ]; then
         local port
-        port=$(free_port 20000 40000)
+        # Below the ephemeral range (32768-60999), so that no outgoing connection takes a port
+        # between this check and the server's bind; apart from redis (20000-32767) and
+        # PostgreSQL (17000-19999).
+        port=$(free_port 10000 13000)
         {
             echo "PORT=$port"
-            echo "DIST_PORT=$(free_port 40000 45000)"
-            echo "EPMD_PORT=$(free_port 45000 50000)"
+            echo "DIST_PORT=$(free_port 13000 15000)"
+            echo "EPMD_PORT=$(free_port 15000 17000)"
             echo "NODE=sluice-test-$port@localhost"
         } >"$dir/conf"
     fi
