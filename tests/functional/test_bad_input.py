@@ -28,6 +28,8 @@ def test_http_errors_name_the_problem(make_server):
     assert r.status_code == 400 and "operation 0" in r.json()["message"] and "fly" in r.json()["message"]
     r = server.request("PATCH", "/v1/apps/demo/models/task/a", t, [{"op": "replace", "path": "/version", "value": 9}])
     assert r.status_code == 422 and "version" in r.json()["message"]
+    r = server.request("PATCH", "/v1/apps/demo/models/task/a", t, [{"op": "replace", "path": "", "value": 5}])
+    assert r.status_code == 422 and "must stay a JSON object" in r.json()["message"], r.text
     r = server.request("POST", "/v1/apps/demo/models/task", t, {"owner": "mallory"})
     assert r.status_code == 400 and "owner" in r.json()["message"]
     r = server.request("POST", "/v1/apps/demo/models/task", t, {"big": "x" * 5000})

@@ -457,9 +457,8 @@ void api::document(const std::string& app_name, const std::string& model, const 
         }
     }
     if (current && !queued) {
-        bj::value doc = *current;
-        patch.apply(doc);  // 422 naming the operation when it cannot apply now
-        check_schema(app_name, model, id, store::client_fields(doc.as_object()));
+        auto doc = store::patched(*current, patch);  // 422 naming the operation when it cannot apply now
+        check_schema(app_name, model, id, store::client_fields(doc));
     }
     auto change = new_change(store::write_request::kind::update, app_name, model, id, who);
     if (current) change.owner = current->at("owner").as_string();

@@ -7,6 +7,17 @@ namespace sluice::store {
 
 namespace bj = boost::json;
 
+bj::object patched(const bj::object& document, const json::patch& patch) {
+    bj::value doc = document;
+    patch.apply(doc);  // throws patch_error naming the operation
+    if (!doc.is_object()) {
+        const auto& ops = patch.operations();
+        const auto index = ops.empty() ? 0 : ops.back().source_index;
+        throw json::patch_error(index, "operation " + std::to_string(index) + ": a document must stay a JSON object");
+    }
+    return std::move(doc.as_object());
+}
+
 bj::object client_fields(const bj::object& doc) {
     bj::object out;
     for (const auto& [key, value] : doc) {
@@ -34,9 +45,7 @@ change_effect compute_change(const write_request& change, const std::optional<bj
         }
         case write_request::kind::update: {
             if (!before) throw error(errc::not_found, "document '" + change.id + "' does not exist");
-            bj::value doc = *before;
-            json::patch::parse(change.patch).apply(doc);  // throws patch_error (final)
-            auto& o = doc.as_object();
+            auto o = patched(*before, json::patch::parse(change.patch));  // throws patch_error (final)
             o["id"] = change.id;
             o["owner"] = before->at("owner");
             o["version"] = before->at("version").to_number<std::int64_t>() + 1;

@@ -280,6 +280,25 @@ TYPED_TEST_P(StoreContract, ADocumentTheCheckRefusesIsAFinalFailure) {
     EXPECT_EQ(this->store->recorded_outcome("s3")->failure, errc::schema_violation);
 }
 
+TYPED_TEST_P(StoreContract, APatchThatLeavesNoObjectIsAFinalFailure) {
+    this->store->apply(create_request("o1", "x1", R"({"n":1})"));
+    auto results = this->store->apply_batch({update_request("o2", "x1", R"([{"op":"replace","path":"","value":5}])"),
+                                             update_request("o3", "x1", R"([{"op":"replace","path":"","value":{"m":2}}])")});
+    ASSERT_EQ(results.size(), 2u);
+    ASSERT_TRUE(results[0].failure);
+    try {
+        std::rethrow_exception(results[0].failure);
+    } catch (const error& e) {
+        EXPECT_EQ(e.kind(), errc::patch_failed);
+        EXPECT_NE(std::string(e.what()).find("must stay a JSON object"), std::string::npos) << e.what();
+    }
+    ASSERT_TRUE(results[1].change);  // replacing the whole document by another object is a patch like any other
+    auto doc = this->store->get("a", "m", "x1");
+    EXPECT_EQ(doc->at("m").as_int64(), 2);
+    EXPECT_FALSE(doc->contains("n"));
+    EXPECT_EQ(doc->at("id").as_string(), "x1");
+}
+
 TYPED_TEST_P(StoreContract, IsHealthy) {
     EXPECT_TRUE(this->store->healthy());
 }
@@ -288,6 +307,6 @@ REGISTER_TYPED_TEST_SUITE_P(StoreContract, AppliesAndDescribesChanges, KeepsDocu
                             ReplayedOpsChangeNothingAndReturnTheSameEnvelope,
                             FinalFailuresStayInTheirSlotOfTheBatch, OnlyTheOwnerChangesAnOwnedDocument,
                             FindFiltersSortsAndPages, AnyIdIsADocumentOfItsOwn, RecordsWhatBecameOfEachChange,
-                            ADocumentTheCheckRefusesIsAFinalFailure, IsHealthy);
+                            ADocumentTheCheckRefusesIsAFinalFailure, APatchThatLeavesNoObjectIsAFinalFailure, IsHealthy);
 
 }  // namespace sluice::testing

@@ -4,6 +4,7 @@
 /// SQLite (embedded), PostgreSQL (distributed, later). Thread-safe.
 #include <sluice/core/error.hpp>
 #include <sluice/json/filter.hpp>
+#include <sluice/json/patch.hpp>
 
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
@@ -53,6 +54,10 @@ struct write_request {
     static write_request from_json(const boost::json::value& v);
     std::string key() const { return ordering_key(app, model, id); }
 };
+
+/// `document` patched. Throws `json::patch_error` (code `patch_failed`) when the patch cannot
+/// apply, or leaves something other than a JSON object (a patch of the root to a number, say).
+boost::json::object patched(const boost::json::object& document, const json::patch& patch);
 
 /// `document` without the fields Sluice maintains (`system_fields`): what its client wrote.
 boost::json::object client_fields(const boost::json::object& document);
