@@ -33,24 +33,7 @@ as_postgres() {
     fi
 }
 
-free_port() {
-    # A loopback port in [17000, 20000) nobody listens on: below the ephemeral range, so that no
-    # outgoing connection takes it before the server binds it (rabbitmq.sh and redis use others).
-    /usr/bin/python3 -c '
-import random, socket, sys
-for _ in range(200):
-    p = random.randrange(17000, 20000)
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", p))
-    except OSError:
-        continue
-    finally:
-        s.close()
-    print(p)
-    sys.exit(0)
-sys.exit("no free port in [17000, 20000)")'
-}
+. "$(dirname "$0")/ports.sh"
 
 prepare() {
     if [ "$(id -u)" = 0 ]; then
@@ -67,7 +50,7 @@ prepare() {
         as_postgres "$BIN/initdb" -D "$data" -A trust -U postgres -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 ||
             { cat "$dir/initdb.log" >&2; exit 1; }
     fi
-    [ -f "$dir/port" ] || free_port >"$dir/port"
+    [ -f "$dir/port" ] || free_port 17000 20000 >"$dir/port"  # PostgreSQL's band (ports.sh)
 }
 
 start() {

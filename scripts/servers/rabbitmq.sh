@@ -22,25 +22,7 @@ start_timeout=${SLUICE_RABBITMQ_START_TIMEOUT:-90}
 
 log() { echo "rabbitmq.sh: $*" >&2; }
 
-# A port in [lo, hi) nobody listens on (checked by binding it).
-free_port() {
-    python3 - "$1" "$2" <<'EOF'
-import random, socket, sys
-lo, hi = int(sys.argv[1]), int(sys.argv[2])
-for _ in range(200):
-    p = random.randrange(lo, hi)
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", p))
-    except OSError:
-        continue
-    finally:
-        s.close()
-    print(p)
-    sys.exit(0)
-sys.exit("no free port")
-EOF
-}
+. "$(dirname "$0")/ports.sh"
 
 as_rabbitmq() {
     if [ "$(id -u)" = 0 ]; then
@@ -97,9 +79,7 @@ prepare() {
     dir=$(cd "$dir" && pwd)
     if [ ! -f "$dir/conf" ]; then
         local port
-        # Below the ephemeral range (32768-60999), so that no outgoing connection takes a port
-        # between this check and the server's bind; apart from redis (20000-32767) and
-        # PostgreSQL (17000-19999).
+        # Ports of RabbitMQ's band (ports.sh).
         port=$(free_port 10000 13000)
         {
             echo "PORT=$port"
