@@ -16,7 +16,7 @@ from distributed import Deployment, backends_fixture, server  # noqa: F401
 from test_bad_input import dead_letter_a_patch, writer_dead
 from test_failures import VALIDATE_STAGE
 from test_listeners import listener_config, received
-from test_stages import wait_for
+from test_stages import scripted, toml_value, wait_for
 from test_schemas import TASK_SCHEMA
 from test_stages import audit_server  # noqa: F401
 
@@ -119,6 +119,45 @@ url = "{audit_server}/audit"
         records = requests.get(audit_server + "/records", timeout=5).json()
         assert sorted(r["envelope"]["id"] for r in records) == [f"p{i}" for i in range(6)]
         assert all(r["envelope"]["after"]["slug"].startswith("hello-post-") for r in records)
+    finally:
+        d.stop()
+
+
+def test_a_format_stage_after_the_transport_manager_edits_what_devices_get_and_resume(backends, tmp_path, ws_clients):
+    """A custom stage on the delivery path (`transports.websocket`), as its own processes: devices
+    get its edited frames live and, after moving to another websocket instance, in what they
+    missed (the frames are numbered after the custom stage, so the backlog holds its edits)."""
+    d = Deployment(tmp_path / "deployment", backends, config_extra=f"""
+[stages.transport-manager.transports]
+websocket = "format"
+[stages.format]
+kind = "exec"
+command = {toml_value(scripted("format"))}
+next = ["websockets-transport"]
+""").start(custom={"format": 2})
+    try:
+        t = d.token("watch", "watcher")
+        first, second = d.sockets[0].port, d.sockets[1].port
+        a = ws_clients(f"ws://127.0.0.1:{first}/v1/ws")
+        a.register(t)
+        a.subscribe(model="task")
+        writer = d.token("u1", "writer")
+        for i in range(3):
+            assert d.request("POST", "/v1/apps/demo/models/task", writer, {"id": f"t{i}"}).status_code == 202
+        got = a.deliveries(3)
+        a.close()
+        for i in range(3, 6):  # while the device is away
+            assert d.request("POST", "/v1/apps/demo/models/task", writer, {"id": f"t{i}"}).status_code == 202
+        b = ws_clients(f"ws://127.0.0.1:{second}/v1/ws")
+        assert b.register(t, resume_from=got[-1]["seq"])["data"]["success"] is True
+        missed = b.deliveries(3)
+        frames = got + missed
+        assert [f["data"]["id"] for f in frames] == [f"t{i}" for i in range(6)]
+        assert [f["seq"] for f in frames] == list(range(1, 7))
+        assert all(f["data"]["formatted_by"] == "format" for f in frames)
+        assert d.request("PATCH", "/v1/apps/demo/models/task/t0", writer, [{"op": "add", "path": "/x", "value": 1}]).status_code == 202
+        (live,) = b.deliveries(1)
+        assert live["event"] == "model_updated" and live["seq"] == 7 and live["data"][0]["value"] == 1
     finally:
         d.stop()
 

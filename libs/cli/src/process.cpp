@@ -101,12 +101,19 @@ int run_process(const config::config& c, const process_plan& plan) {
     std::vector<std::unique_ptr<pipeline::stage_runner>> runners;
     auto feeding_writer = stages_leading_to(c.graph, config::builtin::writer);
     for (const auto& name : plan.stages) {
-        runners.push_back(std::make_unique<pipeline::stage_runner>(b.queue, c.graph, name, c.limits.max_hops,
-                                                                   pipeline::make_stage(c.graph.stage(name), builtins), metrics, health));
+        auto add_runner = [&] {
+            runners.push_back(std::make_unique<pipeline::stage_runner>(b.queue, c.graph, name, c.limits.max_hops,
+                                                                       pipeline::make_stage(c.graph.stage(name), builtins), metrics, health));
+        };
+        add_runner();
         // With shared device streams each websocket instance gets the frames of the devices it
-        // holds, on its own queue.
-        if (hub.shared() && name == c.graph.stage(config::builtin::transport_manager).transports.at("websocket"))
+        // holds, numbered, on its own queue. When custom stages sit between the transport manager
+        // and the websocket stage, what they send on arrives on the stage's shared queue, to be
+        // numbered and routed to the instances (stages.hpp).
+        if (hub.shared() && name == config::builtin::websockets) {
             runners.back()->consume_instance_queue(instance);
+            if (c.graph.stage(config::builtin::transport_manager).transports.at("websocket") != config::builtin::websockets) add_runner();
+        }
         if (!feeding_writer.count(name)) continue;
         // A change a stage before the writer refuses or consumes never reaches it: tell the API,
         // here and, when the API may be another process, through the store (`recorded_outcome`).

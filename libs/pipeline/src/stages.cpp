@@ -4,11 +4,12 @@
 #include <sluice/json/filter.hpp>
 #include <sluice/pipeline/stages.hpp>
 
+#include "numbered_routing.hpp"
+
 #include <boost/json/serialize.hpp>
 
 #include <algorithm>
 #include <map>
-#include <unordered_map>
 
 namespace sluice::pipeline {
 
@@ -197,10 +198,19 @@ std::string frame_head_for(const bj::object& envelope, change_kind kind, const s
 
 namespace {
 
+/// With shared streams, whether the transport manager numbers the frames itself: only when it
+/// sends them straight to the websocket stage. Custom stages in between (`transports.websocket`)
+/// may edit them, so the websocket stage's shared queue numbers what they send on.
+bool numbers_frames(const device_hub& hub, const std::string& websocket_target) {
+    return hub.shared() && websocket_target == config::builtin::websockets;
+}
+
 class transport_manager_stage final : public stage {
 public:
-    transport_manager_stage(registry::registry& registry, std::string websocket_stage, const std::optional<shared_streams>& shared)
-        : registry_(registry), websocket_stage_(std::move(websocket_stage)), shared_(shared) {}
+    transport_manager_stage(registry::registry& registry, std::string websocket_target, const device_hub& hub)
+        : registry_(registry), websocket_target_(std::move(websocket_target)) {
+        if (numbers_frames(hub, websocket_target_)) numbering_.emplace(*hub.shared(), websocket_target_);
+    }
 
     std::size_t batch_size() const override { return 256; }
 
@@ -208,7 +218,6 @@ public:
         std::vector<outcome> outcomes(batch.size());
         // Every subscription acknowledged before these changes were written must take part.
         registry_.catch_up();  // an outage throws: the runner pauses, nothing is dead-lettered
-        numbering_.clear();
         for (std::size_t i = 0; i < batch.size(); ++i) {
             try {
                 outcomes[i] = route(batch[i].body, i);
@@ -218,14 +227,14 @@ public:
                 outcomes[i] = outcome::dead(std::string("malformed change envelope: ") + e.what());
             }
         }
-        if (!numbering_.frames.empty()) route_numbered(outcomes);
+        if (numbering_) numbering_->route(outcomes);
         return outcomes;
     }
 
 private:
     /// Routes one change: matched devices, grouped so that devices with the same event and
-    /// channels share one serialized frame. With shared streams the frames are only collected
-    /// here (into `numbering_`) and numbered for the whole batch at once.
+    /// channels share one serialized frame. When this stage numbers frames they are only
+    /// collected here (into `numbering_`) and numbered for the whole batch at once.
     outcome route(const std::string& body, std::size_t index) {
         auto envelope = parse_json(body, "transport-manager message").as_object();
         const auto& before = envelope.at("before");
@@ -242,18 +251,13 @@ private:
             std::sort(r.channels.begin(), r.channels.end());
             groups[{r.kind, r.channels}].push_back(bj::value(r.device));
         }
-        if (shared_) {
+        if (numbering_) {
             std::vector<device_log::frame> frames;  // all or none of them join the batch's
             for (auto& [key, devices] : groups) {
                 auto& f = frames.emplace_back(device_log::frame{{}, frame_head_for(envelope, key.first, key.second)});
                 for (const auto& d : devices) f.devices.emplace_back(d.as_string());
             }
-            numbering_.op.resize(index + 1);
-            numbering_.op[index] = envelope.at("op");
-            for (auto& f : frames) {
-                numbering_.frames.push_back(std::move(f));
-                numbering_.change.push_back(index);
-            }
+            numbering_->add(index, envelope.at("op"), std::move(frames));
             return o;
         }
         bj::array deliveries;
@@ -261,88 +265,67 @@ private:
             deliveries.push_back(bj::object{{"devices", std::move(devices)}, {"head", frame_head_for(envelope, key.first, key.second)}});
         }
         o.messages.push_back({bj::serialize(bj::object{{"op", envelope.at("op")}, {"deliveries", std::move(deliveries)}}),
-                              {websocket_stage_}, {}, {}});
+                              {websocket_target_}, {}, {}});
         return o;
     }
 
-    /// Shared streams (device_log.hpp): number the batch's frames in the devices' logs (one call),
-    /// ask the directory once where their devices are, then send each change's numbered frames to
-    /// the instance that holds each device's socket, `{op, deliveries: [{head, targets: [[device,
-    /// seq]]}]}` to that instance's queue. A log or directory outage throws: the batch comes
-    /// again, and the log gives it the same numbers.
-    void route_numbered(std::vector<outcome>& outcomes) {
-        const auto& frames = numbering_.frames;
-        auto seqs = shared_->log->append(frames);
-        std::vector<std::string> devices;
-        std::unordered_map<std::string_view, std::size_t> index;
-        for (const auto& f : frames) {
-            for (const auto& d : f.devices) {
-                if (index.emplace(d, devices.size()).second) devices.push_back(d);
-            }
-        }
-        auto where = shared_->directory->locate(devices);
-        for (std::size_t f = 0; f < frames.size();) {
-            const auto change = numbering_.change[f];
-            std::map<std::string, bj::array> per_instance;
-            for (; f < frames.size() && numbering_.change[f] == change; ++f) {
-                std::map<std::string, bj::array> targets;
-                for (std::size_t i = 0; i < frames[f].devices.size(); ++i) {
-                    const auto& instance = where[index.at(frames[f].devices[i])];
-                    if (!instance.empty()) targets[instance].push_back(bj::array{bj::value(frames[f].devices[i]), seqs[f][i]});
-                }
-                for (auto& [instance, list] : targets) {
-                    per_instance[instance].push_back(bj::object{{"head", frames[f].head}, {"targets", std::move(list)}});
-                }
-            }
-            for (auto& [instance, deliveries] : per_instance) {
-                outcomes[change].messages.push_back({bj::serialize(bj::object{{"op", numbering_.op[change]}, {"deliveries", std::move(deliveries)}}),
-                                                     {websocket_stage_}, {}, instance});
-            }
-        }
-    }
-
-    /// The frames of a batch waiting for their numbers (shared streams).
-    struct numbering {
-        std::vector<device_log::frame> frames;
-        std::vector<std::size_t> change;  ///< per frame, the index of its change in the batch
-        std::vector<bj::value> op;        ///< per change, its op
-        void clear() {
-            frames.clear();
-            change.clear();
-            op.clear();
-        }
-    };
-
     registry::registry& registry_;
-    std::string websocket_stage_;
-    const std::optional<shared_streams>& shared_;
+    std::string websocket_target_;
+    std::optional<numbered_routing> numbering_;
     std::vector<registry::route> routes_;
-    numbering numbering_;
 };
 
 class websocket_stage final : public stage {
 public:
-    explicit websocket_stage(device_hub& hub) : hub_(hub) {}
+    explicit websocket_stage(device_hub& hub) : hub_(hub) {
+        if (hub.shared()) numbering_.emplace(*hub.shared(), config::builtin::websockets);
+    }
 
     std::size_t batch_size() const override { return 256; }
 
+    /// Without shared streams: `{op, deliveries: [{devices, head}]}`, sequenced and sent here.
+    /// With them, an instance queue holds `{op, deliveries: [{head, targets}]}` numbered for this
+    /// instance's sockets, and the shared queue (fed by custom stages after the transport manager)
+    /// holds unnumbered batches, numbered and routed to the instances from here.
     std::vector<outcome> handle(const std::vector<queue::message>& batch) override {
-        if (hub_.shared()) return handle_numbered(batch);
         std::vector<outcome> outcomes(batch.size(), outcome::done());
         std::vector<delivery> deliveries;
+        std::vector<numbered_delivery> numbered;
         for (std::size_t i = 0; i < batch.size(); ++i) {
             try {
                 auto message = parse_json(batch[i].body, "websockets-transport message").as_object();
+                std::vector<delivery> unnumbered;
+                std::vector<numbered_delivery> with_numbers;
                 for (const auto& d : message.at("deliveries").as_array()) {
-                    delivery out;
-                    for (const auto& device : d.at("devices").as_array()) out.devices.emplace_back(device.as_string());
-                    out.head = std::make_shared<const std::string>(d.at("head").as_string());
-                    out.redelivered = batch[i].redelivered;
-                    deliveries.push_back(std::move(out));
+                    auto head = std::make_shared<const std::string>(d.at("head").as_string());
+                    if (const auto* targets = d.as_object().if_contains("targets"); targets && numbering_) {
+                        auto& out = with_numbers.emplace_back(numbered_delivery{head, {}});
+                        for (const auto& t : targets->as_array()) {
+                            const auto& pair = t.as_array();
+                            out.targets.emplace_back(std::string(pair.at(0).as_string()), pair.at(1).to_number<std::uint64_t>());
+                        }
+                    } else {
+                        auto& out = unnumbered.emplace_back(delivery{{}, head, batch[i].redelivered});
+                        for (const auto& device : d.at("devices").as_array()) out.devices.emplace_back(device.as_string());
+                    }
                 }
+                if (!numbering_) {
+                    std::move(unnumbered.begin(), unnumbered.end(), std::back_inserter(deliveries));
+                } else if (!unnumbered.empty()) {
+                    std::vector<device_log::frame> frames;
+                    for (auto& d : unnumbered) frames.push_back({std::move(d.devices), *d.head});
+                    numbering_->add(i, message.at("op"), std::move(frames));
+                    outcomes[i] = outcome{};  // acked once the numbered frames are published
+                }
+                std::move(with_numbers.begin(), with_numbers.end(), std::back_inserter(numbered));
             } catch (const std::exception& e) {
                 outcomes[i] = outcome::dead(std::string("malformed delivery: ") + e.what());
             }
+        }
+        if (numbering_) {
+            numbering_->route(outcomes);        // throws unavailable("devices"): the batch comes again
+            hub_.deliver_numbered(numbered);    // likewise
+            return outcomes;
         }
         try {
             hub_.deliver(deliveries);
@@ -353,31 +336,8 @@ public:
     }
 
 private:
-    /// Shared streams: frames the transport manager numbered, for this instance's sockets.
-    std::vector<outcome> handle_numbered(const std::vector<queue::message>& batch) {
-        std::vector<outcome> outcomes(batch.size(), outcome::done());
-        std::vector<numbered_delivery> deliveries;
-        for (std::size_t i = 0; i < batch.size(); ++i) {
-            try {
-                auto message = parse_json(batch[i].body, "websockets-transport message").as_object();
-                for (const auto& d : message.at("deliveries").as_array()) {
-                    numbered_delivery out{std::make_shared<const std::string>(d.at("head").as_string()), {}};
-                    for (const auto& t : d.at("targets").as_array()) {
-                        const auto& pair = t.as_array();
-                        out.targets.emplace_back(std::string(pair.at(0).as_string()), pair.at(1).to_number<std::uint64_t>());
-                    }
-                    deliveries.push_back(std::move(out));
-                }
-            } catch (const std::exception& e) {
-                outcomes[i] = outcome::dead(std::string("malformed delivery: ") + e.what());
-            }
-        }
-        hub_.deliver_numbered(deliveries);  // throws unavailable("devices"): the batch comes again
-        return outcomes;
-    }
-
-private:
     device_hub& hub_;
+    std::optional<numbered_routing> numbering_;
 };
 
 class cpp_stage final : public stage {
@@ -406,7 +366,7 @@ private:
 
 stage_factory make_transport_manager(registry::registry& registry, const config::stage_config& c, device_hub& hub) {
     auto target = c.transports.count("websocket") ? c.transports.at("websocket") : config::builtin::websockets;
-    return [&registry, target, &hub](std::size_t) { return std::make_unique<transport_manager_stage>(registry, target, hub.shared()); };
+    return [&registry, target, &hub](std::size_t) { return std::make_unique<transport_manager_stage>(registry, target, hub); };
 }
 
 stage_factory make_websocket_transport(device_hub& hub) {

@@ -23,12 +23,16 @@ stage_factory make_writer(store::store& store, const config::config& c, const sc
 /// transport manager: finds the devices each change reaches (channels + filters, before and after
 /// images) and forwards one delivery batch `{op, deliveries: [{devices, head}]}` to the stage of
 /// `transports.websocket`; the envelope itself goes on to the stage's `next` (if any). When `hub`
-/// has shared streams it numbers the frames in the device log and sends each instance of the
-/// websocket stage `{op, deliveries: [{head, targets: [[device, seq]]}]}` for the devices it holds.
+/// has shared streams and that stage is the websocket stage itself, it numbers the frames in the
+/// device log and sends each instance of the websocket stage `{op, deliveries: [{head, targets:
+/// [[device, seq]]}]}` for the devices it holds.
 stage_factory make_transport_manager(registry::registry& registry, const config::stage_config& c, device_hub& hub);
 
-/// websocket transport: sequences, logs and sends the frames to the devices' connections (with
-/// shared streams: sends the numbered frames to this instance's sockets, in order).
+/// websocket transport: sequences, logs and sends the frames to the devices' connections. With
+/// shared streams it takes both forms: numbered frames for this instance's sockets (its instance
+/// queue), sent in order; and unnumbered batches (its shared queue, when custom stages after the
+/// transport manager edit the batches), numbered in the device log and routed to the instances
+/// holding the devices, so that a resumed device reads the edited frames.
 stage_factory make_websocket_transport(device_hub& hub);
 
 /// `kind = "exec"`: a child process per instance speaking JSON Lines (DESIGN.md §8), restarted
