@@ -429,7 +429,7 @@ def test_a_failing_child_is_restarted_and_counts_an_attempt_while_others_flow(ma
     for n in (1, 2, 3):
         wait_log(server, f"scripted flaky: sick attempt {n}")  # the child's stderr is in Sluice's log
     log = server.read_log()
-    assert log.count("stage flaky: child 0 started") == 3  # the first child and two restarts
+    assert log.count("stage flaky #0: child started") == 3  # the first child and two restarts
     assert log.count("restarting it") == 2
     if fail == "hang":
         assert "did not answer within 800 ms" in log

@@ -89,6 +89,7 @@ int run_process(const config::config& c, const process_plan& plan) {
 
     auth::authenticator auth(c.apps);
     const auto schemas = schema::model_schemas::load(c);  // a bad schema stops start-up (exit 2)
+    callout::hooks hooks(c);                              // so does a bad hook
     auto b = open_backends(c);
     const auto instance = instance_name();
     auto hub_owner = open_device_hub(c, instance);
@@ -97,7 +98,7 @@ int run_process(const config::config& c, const process_plan& plan) {
     metrics::metrics metrics;
     sluice::health health;
 
-    pipeline::builtin_context builtins{c, schemas, *b.store, *b.registry, hub, waiters};
+    pipeline::builtin_context builtins{c, schemas, hooks, *b.store, *b.registry, hub, waiters};
     std::vector<std::unique_ptr<pipeline::stage_runner>> runners;
     auto feeding_writer = stages_leading_to(c.graph, config::builtin::writer);
     for (const auto& name : plan.stages) {
@@ -137,7 +138,7 @@ int run_process(const config::config& c, const process_plan& plan) {
 
     boost::asio::io_context io(1);
     const bool writer_here = std::find(plan.stages.begin(), plan.stages.end(), config::builtin::writer) != plan.stages.end();
-    net::context ctx{c, schemas, auth, *b.store, *b.queue, *b.registry, hub, waiters, metrics, health, {plan.api, plan.devices, writer_here}};
+    net::context ctx{c, schemas, hooks, auth, *b.store, *b.queue, *b.registry, hub, waiters, metrics, health, {plan.api, plan.devices, writer_here}};
     std::optional<net::server> server;
     std::string base;
     if (plan.listen) {

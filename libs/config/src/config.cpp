@@ -65,6 +65,7 @@ void check_scheme(const std::string& url, std::initializer_list<const char*> sch
 }
 
 std::vector<std::string> string_list(const toml::node& n, const std::string& key, bool allow_empty);
+std::vector<hook_config> read_hooks(const toml::node& n, const std::string& key);
 
 /// Sets one scalar key from its text form (environment) or its TOML node (file).
 void set_scalar(config& c, const std::string& key, const toml::node* node, const std::string* text) {
@@ -194,6 +195,8 @@ app_config read_app(const std::string& name, const toml::table& t) {
                         auto a = as_string(mv, setting_key);
                         check_choice(a, {"app", "owner"}, setting_key);
                         m.who = a == "owner" ? access::owner : access::app;
+                    } else if (mk == "hooks") {
+                        m.hooks = read_hooks(mv, setting_key);
                     } else if (mk == "schema_file") {
                         m.schema_file = as_string(mv, setting_key);
                         if (m.schema_file.empty()) bad(setting_key, "must name a JSON Schema file");
@@ -230,6 +233,133 @@ bool valid_stage_name(const std::string& name) {
     return true;
 }
 
+
+/// A filter given as a TOML table, as JSON text; checked.
+std::string filter_json(const toml::node& n, const std::string& key) {
+    const auto* t = n.as_table();
+    if (!t) bad(key, "must be a table, e.g. filter = { plan = \"pro\" }");
+    std::ostringstream json;
+    json << toml::json_formatter{*t};
+    try {
+        json::filter::compile(parse_json(json.str(), key));
+    } catch (const error& e) {
+        bad(key, e.what());
+    }
+    return json.str();
+}
+
+stage_kind parse_kind(const toml::node& n, const std::string& key) {
+    auto kind = as_string(n, key);
+    check_choice(kind, {"exec", "webhook", "cpp"}, key);
+    return kind == "exec" ? stage_kind::exec : kind == "webhook" ? stage_kind::webhook : stage_kind::cpp;
+}
+
+std::string http_url(const toml::node& n, const std::string& key) {
+    auto url = as_string(n, key);
+    if (!url.starts_with("http://")) bad(key, "must be an http:// URL, got '" + url + "'");
+    return url;
+}
+
+/// A callout's keys (kind, command, url, function, timeout_ms, instances); `other` is asked about
+/// any other key and must take it or throw.
+callout_config read_callout(const toml::table& t, const std::string& prefix,
+                            const std::function<void(const toml::key&, const toml::node&, const std::string&)>& other) {
+    callout_config c;
+    bool kind_given = false;
+    for (const auto& [k, v] : t) {
+        std::string key = prefix + std::string(k.str());
+        if (k == "kind") {
+            c.kind = parse_kind(v, key);
+            kind_given = true;
+        } else if (k == "command") {
+            c.command = string_list(v, key, false);
+        } else if (k == "url") {
+            c.url = http_url(v, key);
+        } else if (k == "function") {
+            c.function = as_string(v, key);
+        } else if (k == "timeout_ms") {
+            c.timeout = std::chrono::milliseconds(as_positive(v, key));
+        } else if (k == "instances") {
+            c.instances = static_cast<std::size_t>(as_positive(v, key));
+        } else {
+            other(k, v, key);
+        }
+    }
+    if (!kind_given) bad(prefix + "kind", "needs kind = \"exec\" | \"webhook\" | \"cpp\"");
+    if (c.kind == stage_kind::exec && c.command.empty()) bad(prefix + "command", "kind = \"exec\" needs command = [program, args...]");
+    if (c.kind == stage_kind::webhook && c.url.empty()) bad(prefix + "url", "kind = \"webhook\" needs url = \"http://host/path\"");
+    if (c.kind == stage_kind::cpp && c.function.empty()) bad(prefix + "function", "kind = \"cpp\" needs function = \"registered name\"");
+    return c;
+}
+
+const char* const hook_points[] = {"before:create", "before:get", "before:find", "before:update", "before:patch", "before:remove",
+                                   "after:create",  "after:get",  "after:find",  "after:update",  "after:patch",  "after:remove"};
+
+std::vector<hook_config> read_hooks(const toml::node& n, const std::string& key) {
+    const auto* a = n.as_array();
+    if (!a) bad(key, "must be an array of tables: [[" + key + "]]");
+    std::vector<hook_config> hooks;
+    for (std::size_t i = 0; i < a->size(); ++i) {
+        const std::string prefix = key + "[" + std::to_string(i) + "].";
+        const auto* t = a->get(i)->as_table();
+        if (!t) bad(key + "[" + std::to_string(i) + "]", "must be a table");
+        hook_config h;
+        h.call = read_callout(*t, prefix, [&](const toml::key& k, const toml::node& v, const std::string& hk) {
+            if (k != "on") bad(hk, "unknown key");
+            h.on = string_list(v, hk, false);
+            for (const auto& point : h.on) {
+                if (std::find_if(std::begin(hook_points), std::end(hook_points), [&](const char* p) { return point == p; }) == std::end(hook_points))
+                    bad(hk, "'" + point + "' is not a hook point: before|after:create|get|find|update|patch|remove");
+            }
+        });
+        if (h.on.empty()) bad(prefix + "on", "a hook needs on = [\"before:create\", ...]");
+        hooks.push_back(std::move(h));
+    }
+    return hooks;
+}
+
+reconciler_config read_reconciler(const std::string& name, const toml::node& n) {
+    const std::string prefix = "reconcilers." + name + ".";
+    const auto* t = n.as_table();
+    if (!t) bad("reconcilers." + name, "must be a table");
+    if (!valid_stage_name(name)) bad("reconcilers." + name, "a reconciler name is letters, digits, '-', '_' or '.'");
+    reconciler_config r;
+    r.name = name;
+    for (const auto& [k, v] : *t) {
+        std::string key = prefix + std::string(k.str());
+        if (k == "app") {
+            r.app = as_string(v, key);
+        } else if (k == "model") {
+            r.model = as_string(v, key);
+        } else if (k == "filter") {
+            r.filter = filter_json(v, key);
+        } else if (k == "interval_seconds") {
+            r.interval = std::chrono::seconds(as_positive(v, key));
+        } else if (k == "concurrency") {
+            r.concurrency = static_cast<std::size_t>(as_positive(v, key));
+        } else if (k == "checks") {
+            const auto* a = v.as_array();
+            if (!a || a->empty()) bad(key, "must be a non-empty array of tables {kind, command | url | function}");
+            for (std::size_t i = 0; i < a->size(); ++i) {
+                const auto* ct = a->get(i)->as_table();
+                std::string ckey = key + "[" + std::to_string(i) + "]";
+                if (!ct) bad(ckey, "must be a table {kind, command | url | function}");
+                r.checks.push_back(read_callout(*ct, ckey + ".", [](const toml::key&, const toml::node&, const std::string& k2) { bad(k2, "unknown key"); }));
+            }
+        } else if (k == "fix") {
+            const auto* ft = v.as_table();
+            if (!ft) bad(key, "must be a table {kind, command | url | function}");
+            r.fix = read_callout(*ft, key + ".", [](const toml::key&, const toml::node&, const std::string& k2) { bad(k2, "unknown key"); });
+        } else {
+            bad(key, "unknown key");
+        }
+    }
+    if (r.app.empty()) bad(prefix + "app", "a reconciler needs app = \"...\"");
+    if (r.model.empty()) bad(prefix + "model", "a reconciler needs model = \"...\"");
+    if (r.checks.empty()) bad(prefix + "checks", "a reconciler needs checks = [{kind = ..., ...}]");
+    return r;
+}
+
 void read_stage(stage_config& st, const toml::table& t, const std::string& prefix) {
     bool kind_given = false;
     for (const auto& [k, v] : t) {
@@ -259,16 +389,13 @@ void read_stage(stage_config& st, const toml::table& t, const std::string& prefi
                             : policy == "continue" ? failure_policy::forward
                                                    : failure_policy::dead_letter;
         } else if (k == "kind") {
-            auto kind = as_string(v, key);
             if (builtin::is_builtin(st.name)) bad(key, "'" + st.name + "' is a built-in stage: it has no kind");
-            check_choice(kind, {"exec", "webhook", "cpp"}, key);
-            st.kind = kind == "exec" ? stage_kind::exec : kind == "webhook" ? stage_kind::webhook : stage_kind::cpp;
+            st.kind = parse_kind(v, key);
             kind_given = true;
         } else if (k == "command") {
             st.command = string_list(v, key, false);
         } else if (k == "url") {
-            st.url = as_string(v, key);
-            if (!st.url.starts_with("http://")) bad(key, "must be an http:// URL, got '" + st.url + "'");
+            st.url = http_url(v, key);
         } else if (k == "function") {
             st.function = as_string(v, key);
         } else if (k == "transports") {
@@ -349,16 +476,7 @@ void read_graph(config& c, const toml::table& root) {
                     sel.events = string_list(v, key, false);
                     for (const auto& e : sel.events) check_choice(e, {"created", "updated", "patched", "removed"}, key);
                 } else if (k == "filter") {
-                    const auto* ft = v.as_table();
-                    if (!ft) bad(key, "must be a table, e.g. filter = { plan = \"pro\" }");
-                    std::ostringstream json;
-                    json << toml::json_formatter{*ft};
-                    sel.filter = json.str();
-                    try {
-                        json::filter::compile(parse_json(sel.filter, key));
-                    } catch (const error& e) {
-                        bad(key, e.what());
-                    }
+                    sel.filter = filter_json(v, key);
                 } else {
                     stage_keys.insert(k, v);
                 }
@@ -466,6 +584,10 @@ config load(const std::string& path) {
                 }
             } else if (key == "api" || key == "stages" || key == "listeners") {
                 continue;  // the graph, read below
+            } else if (key == "reconcilers") {
+                const auto* t = v.as_table();
+                if (!t) bad(key, "must be a table of reconcilers");
+                for (const auto& [name, r] : *t) c.reconcilers[std::string(name.str())] = read_reconciler(std::string(name.str()), r);
             } else if (key == "queue" || key == "store" || key == "registry") {
                 read_backend_table(c, key, v);
             } else if (key == "limits") {

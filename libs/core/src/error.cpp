@@ -30,6 +30,7 @@ std::string_view to_string(errc code) noexcept {
         case errc::config_error: return "config_error";
         case errc::unavailable: return "unavailable";
         case errc::overloaded: return "overloaded";
+        case errc::hook_failed: return "hook_failed";
         case errc::internal: return "internal";
     }
     return "internal";
@@ -45,7 +46,8 @@ errc errc_from_string(std::string_view name) noexcept {
 error_category category_of(errc code) noexcept {
     switch (code) {
         case errc::unavailable:
-        case errc::overloaded: return error_category::unavailable;
+        case errc::overloaded:
+        case errc::hook_failed: return error_category::unavailable;
         case errc::internal: return error_category::internal;
         default: return error_category::rejected;
     }

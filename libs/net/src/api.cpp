@@ -60,6 +60,25 @@ std::string bearer(const std::string& header) {
     return header.substr(prefix.size());
 }
 
+/// A hook's own 4xx answer, as it gave it (DESIGN.md §9).
+http_response refusal_response(const callout::hook_refusal& e) {
+    return json_response(e.status(), bj::object{{"error", e.code()}, {"message", e.what()}});
+}
+
+/// What every hook gets about the request: `{app, model, id?, user, device}`.
+bj::object hook_request(const std::string& app, const std::string& model, const std::string* id, const auth::claims& who) {
+    bj::object r{{"app", app}, {"model", model}, {"user", who.user}, {"device", who.device}};
+    if (id) r["id"] = *id;
+    return r;
+}
+
+/// A copy of `request` with another body (what the before-hooks made of it).
+std::shared_ptr<const http_request> with_body(const http_request& request, const bj::value& body) {
+    auto copy = std::make_shared<http_request>(request);
+    copy->body = bj::serialize(body);
+    return copy;
+}
+
 /// The error a `?wait=1` request gets when the writer could not apply its change.
 http_response failure_response(std::exception_ptr failure) {
     try {
@@ -88,7 +107,8 @@ unsigned api::status_of(errc code) {
         case errc::rejected: return 422;
         case errc::internal: return 500;
         case errc::unavailable:
-        case errc::overloaded: return 503;
+        case errc::overloaded:
+        case errc::hook_failed: return 503;
         default: return 400;  // invalid_json, invalid_filter, invalid_patch, invalid_input, bad_request, ...
     }
 }
@@ -230,6 +250,8 @@ void api::off_loop(const Executor& executor, std::shared_ptr<const http_request>
             route();
         } catch (const error& e) {
             respond(error_response(e.kind(), e.what()));
+        } catch (const callout::hook_refusal& e) {
+            respond(refusal_response(e));
         } catch (const std::exception& e) {
             spdlog::error("api: {} {}: {}", request->method, request->target, e.what());
             respond(error_response(errc::internal, e.what()));
@@ -296,8 +318,13 @@ void api::handle(http_request in, std::function<void(http_response)> respond) {
         const std::string& model = s[4];
         if (s.size() == 5) {
             only(*request, {"POST"});
-            return off_loop(writes_, request, respond, [this, app, model, who, request, wait = t.wait, respond] {
-                create(app, model, who, *request, wait, respond);
+            auto commit = [this, app, model, who, wait = t.wait, respond](std::shared_ptr<const http_request> r) {
+                off_loop(writes_, r, respond, [this, app, model, who, r, wait, respond] { create(app, model, who, *r, wait, respond); });
+            };
+            if (!ctx_.hooks.has(app, model, "before:create")) return commit(request);
+            // Hooks run on the pool, so that a slow one holds back no other write.
+            return off_loop(pool, request, respond, [this, app, model, who, request, commit] {
+                commit(before_write("before:create", app, model, nullptr, who, *request));
             });
         }
         if (s[5] == "query" && request->method == "POST") {
@@ -306,15 +333,22 @@ void api::handle(http_request in, std::function<void(http_response)> respond) {
             });
         }
         only(*request, {"GET", "PUT", "PATCH", "DELETE"});
-        auto route = [this, app, model, id = s[5], who, request, wait = t.wait, respond] {
-            document(app, model, id, who, *request, wait, respond);
+        auto route = [this, app, model, id = s[5], who, wait = t.wait, respond](std::shared_ptr<const http_request> r) {
+            return [this, app, model, id, who, r, wait, respond] { document(app, model, id, who, *r, wait, respond); };
         };
         // Reads go to the pool; writes check the stored document one at a time, in arrival order,
         // as the event loop did (two creates of one id: the second sees the first pending).
-        if (request->method == "GET") return off_loop(pool, request, respond, std::move(route));
-        return off_loop(writes_, request, respond, std::move(route));
+        if (request->method == "GET") return off_loop(pool, request, respond, route(request));
+        const char* point = request->method == "PUT" ? "before:update" : request->method == "PATCH" ? "before:patch" : "before:remove";
+        if (!ctx_.hooks.has(app, model, point)) return off_loop(writes_, request, respond, route(request));
+        return off_loop(pool, request, respond, [this, app, model, id = s[5], who, request, point, route, respond] {
+            auto r = before_write(point, app, model, &id, who, *request);
+            off_loop(writes_, r, respond, route(r));
+        });
     } catch (const error& e) {
         respond(error_response(e.kind(), e.what()));
+    } catch (const callout::hook_refusal& e) {
+        respond(refusal_response(e));
     } catch (const std::exception& e) {
         spdlog::error("api: {} {}: {}", request->method, request->target, e.what());
         respond(error_response(errc::internal, e.what()));
@@ -382,10 +416,37 @@ void api::create(const std::string& app, const std::string& model, const auth::c
     submit(std::move(change), wait, 201, respond);
 }
 
+std::shared_ptr<const http_request> api::before_write(std::string_view point, const std::string& app, const std::string& model,
+                                                     const std::string* id, const auth::claims& who, const http_request& request) {
+    if (point == "before:remove") {
+        ctx_.hooks.run(point, hook_request(app, model, id, who), {}, nullptr);
+        return std::make_shared<const http_request>(request);
+    }
+    if (point == "before:patch") {
+        auto patch = json::patch::parse(parse_body(request.body, "patch")).to_json();  // the seed's form as RFC 6902
+        return with_body(request, ctx_.hooks.run(point, hook_request(app, model, id, who), "patch", std::move(patch)));
+    }
+    auto body = parse_body(request.body, "document");
+    if (!body.is_object()) fail(errc::invalid_input, "a document must be a JSON object");
+    auto& doc = body.as_object();
+    // The hooks see the document's id (a create without one gets it now) and its fields without it.
+    std::string doc_id = id ? *id : make_ulid();
+    if (const auto* given = doc.if_contains("id")) {
+        if (!given->is_string() || given->get_string().empty()) fail(errc::invalid_input, "'id' must be a non-empty string");
+        if (id && given->get_string() != *id) fail(errc::invalid_input, "'id' in the document must be the id of its URL, '" + *id + "'");
+        doc_id = given->get_string();
+        doc.erase("id");
+    }
+    auto data = ctx_.hooks.run(point, hook_request(app, model, &doc_id, who), "data", std::move(body));
+    data.as_object()["id"] = doc_id;
+    return with_body(request, data);
+}
+
 http_response api::query(const std::string& app, const std::string& model, const auth::claims& who,
                          const http_request& request) {
     auto body = request.body.empty() ? bj::value(bj::object{}) : parse_body(request.body, "query");
     if (!body.is_object()) fail(errc::invalid_input, "a query must be an object {filter, sort, limit, offset}");
+    if (ctx_.hooks.has(app, model, "before:find")) body = ctx_.hooks.run("before:find", hook_request(app, model, nullptr, who), "query", std::move(body));
     const auto& q = body.as_object();
     std::optional<json::filter> filter;
     if (const auto* f = q.if_contains("filter"); f && !f->is_null()) filter = json::filter::compile(*f);
@@ -412,21 +473,28 @@ http_response api::query(const std::string& app, const std::string& model, const
     options.offset = count("offset", 0, SIZE_MAX / 2);
     bj::array items;
     for (auto& doc : ctx_.store.find(app, model, options)) items.push_back(std::move(doc));
-    return json_response(200, bj::object{{"items", std::move(items)}});
+    bj::value result = bj::object{{"items", std::move(items)}};
+    if (ctx_.hooks.has(app, model, "after:find")) result = ctx_.hooks.run("after:find", hook_request(app, model, nullptr, who), "result", std::move(result));
+    return json_response(200, result);
 }
 
 void api::document(const std::string& app_name, const std::string& model, const std::string& id, const auth::claims& who,
                    const http_request& request, bool wait, const std::function<void(http_response)>& respond) {
     const auto& app = app_of(ctx_, app_name);
+    const bool get = request.method == "GET";
+    if (get && ctx_.hooks.has(app_name, model, "before:get")) ctx_.hooks.run("before:get", hook_request(app_name, model, &id, who), {}, nullptr);
     // With changes to this document still queued, the stored version is not the one the change
     // will meet: the writer checks it then (a failure is dead-lettered, a waiter told why). An API
     // process of the distributed shape cannot know what the others queued: the writer checks.
     const bool queued = !ctx_.serves.writer_here ||
                         ctx_.waiters.has_pending_writes(pipeline::waiters::document_key(app_name, model, id));
     auto current = ctx_.store.get(app_name, model, id);
-    if (!current && (!queued || request.method == "GET")) fail(errc::not_found, "document '" + id + "' does not exist");
+    if (!current && (!queued || get)) fail(errc::not_found, "document '" + id + "' does not exist");
     if (current) check_owner(app, model, *current, who);
-    if (request.method == "GET") return respond(json_response(200, *current));
+    if (get) {
+        if (!ctx_.hooks.has(app_name, model, "after:get")) return respond(json_response(200, *current));
+        return respond(json_response(200, ctx_.hooks.run("after:get", hook_request(app_name, model, &id, who), "result", std::move(*current))));
+    }
     if (request.method == "DELETE") {
         auto change = new_change(store::write_request::kind::remove, app_name, model, id, who);
         if (current) change.owner = current->at("owner").as_string();

@@ -8,6 +8,8 @@
 #include <boost/asio/thread_pool.hpp>
 #include <boost/json/value.hpp>
 
+#include <memory>
+
 #include <chrono>
 #include <functional>
 #include <mutex>
@@ -79,6 +81,10 @@ private:
                 bool wait, const std::function<void(http_response)>& respond);
     http_response query(const std::string& app, const std::string& model, const auth::claims& who,
                         const http_request& request);
+    /// Runs the before-hooks of a write (`point`) on its request; the request with the body they
+    /// made (a create's id fixed now, so that they see it). Throws what they throw.
+    std::shared_ptr<const http_request> before_write(std::string_view point, const std::string& app, const std::string& model,
+                                                     const std::string* id, const auth::claims& who, const http_request& request);
     /// GET, PUT, PATCH or DELETE of one document.
     void document(const std::string& app, const std::string& model, const std::string& id, const auth::claims& who,
                   const http_request& request, bool wait, const std::function<void(http_response)>& respond);

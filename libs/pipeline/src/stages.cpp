@@ -7,6 +7,7 @@
 #include "numbered_routing.hpp"
 
 #include <boost/json/serialize.hpp>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <map>
@@ -28,8 +29,9 @@ std::string reason_of(std::exception_ptr failure) {
 
 class writer_stage final : public stage {
 public:
-    writer_stage(store::store& store, const config::config& c, const schema::model_schemas& schemas, waiters& waiting)
-        : store_(store), config_(c), schemas_(schemas), waiting_(waiting), next_(c.graph.stage(config::builtin::writer).next) {
+    writer_stage(store::store& store, const config::config& c, const schema::model_schemas& schemas, const callout::hooks& hooks,
+                 waiters& waiting)
+        : store_(store), config_(c), schemas_(schemas), hooks_(hooks), waiting_(waiting), next_(c.graph.stage(config::builtin::writer).next) {
         for (const auto& [name, stage] : c.graph.stages) {
             if (!stage.listener) continue;
             const auto& sel = *stage.listener;
@@ -68,6 +70,7 @@ public:
             auto& o = outcomes[positions[k]];
             if (results[k].change) {
                 const auto& envelope = results[k].change->envelope;
+                after_hooks(r, envelope);
                 o = route(envelope);
                 const auto& after = envelope.at("after");
                 auto document = std::make_shared<bj::object>(after.is_object() ? after.get_object() : bj::object{});
@@ -83,6 +86,21 @@ public:
     }
 
 private:
+    /// The after-hooks of a write run once it is applied (again if the change is redelivered). The
+    /// change stands whatever they answer: a failure is logged.
+    void after_hooks(const store::write_request& r, const bj::object& envelope) const {
+        using kind = store::write_request::kind;
+        const char* point = r.type == kind::create ? "after:create" : r.type == kind::replace ? "after:update" : r.type == kind::update ? "after:patch" : "after:remove";
+        if (!hooks_.has(r.app, r.model, point)) return;
+        const auto& after = envelope.at("after");
+        bj::value result = after.is_object() ? after : bj::value(bj::object{{"id", r.id}, {"deleted", true}});
+        try {
+            hooks_.run(point, bj::object{{"app", r.app}, {"model", r.model}, {"id", r.id}, {"user", r.actor}}, "result", std::move(result));
+        } catch (const std::exception& e) {
+            spdlog::warn("writer: {} hook of {}/{} '{}' (op {}): {}", point, r.app, r.model, r.id, r.op, e.what());
+        }
+    }
+
     struct listener {
         std::string name;
         config::listener_selection selection;
@@ -113,6 +131,7 @@ private:
     store::store& store_;
     const config::config& config_;
     const schema::model_schemas& schemas_;
+    const callout::hooks& hooks_;
     waiters& waiting_;
     std::vector<std::string> next_;
     std::vector<listener> listeners_;
@@ -140,8 +159,9 @@ private:
 
 }  // namespace
 
-stage_factory make_writer(store::store& store, const config::config& c, const schema::model_schemas& schemas, waiters& waiting) {
-    return [&store, &c, &schemas, &waiting](std::size_t) { return std::make_unique<writer_stage>(store, c, schemas, waiting); };
+stage_factory make_writer(store::store& store, const config::config& c, const schema::model_schemas& schemas, const callout::hooks& hooks,
+                          waiters& waiting) {
+    return [&store, &c, &schemas, &hooks, &waiting](std::size_t) { return std::make_unique<writer_stage>(store, c, schemas, hooks, waiting); };
 }
 
 namespace {
@@ -404,7 +424,7 @@ stage_factory make_stage(const config::stage_config& c, builtin_context& b) {
         case config::stage_kind::cpp: return make_cpp_stage(c);
         case config::stage_kind::builtin: break;
     }
-    if (c.name == config::builtin::writer) return make_writer(b.store, b.config, b.schemas, b.waiting);
+    if (c.name == config::builtin::writer) return make_writer(b.store, b.config, b.schemas, b.hooks, b.waiting);
     if (c.name == config::builtin::transport_manager) return make_transport_manager(b.registry, c, b.hub);
     if (c.name == config::builtin::websockets) return make_websocket_transport(b.hub);
     throw config::config_error("config key 'stages." + c.name + "': unknown built-in stage");

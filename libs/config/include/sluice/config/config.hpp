@@ -21,10 +21,30 @@ public:
 /// Who may read and change a model's documents.
 enum class access { app, owner };  ///< app: any user of the app; owner: only the document's owner
 
+enum class stage_kind { builtin, exec, webhook, cpp };
+
+/// User code Sluice calls with one JSON object and that answers one (DESIGN.md §9: hooks, the
+/// checks and fix of a reconciler), by the means of custom stages.
+struct callout_config {
+    stage_kind kind = stage_kind::exec;  ///< exec | webhook | cpp
+    std::vector<std::string> command;    ///< exec
+    std::string url;                     ///< webhook
+    std::string function;                ///< cpp: the registered name
+    std::chrono::milliseconds timeout{5000};  ///< `timeout_ms`: per call
+    std::size_t instances = 1;           ///< exec: child processes answering at once
+};
+
+/// `[[apps.A.models.M.hooks]]`: user code run, in the order configured, at points of the API.
+struct hook_config {
+    std::vector<std::string> on;  ///< "before:create", "after:get", ... (when:operation)
+    callout_config call;
+};
+
 /// `[apps.A.models.M]`.
 struct model_config {
     access who = access::app;  ///< `access`
     std::string schema_file;   ///< `schema_file`: the JSON Schema (draft 7) of its documents, or empty
+    std::vector<hook_config> hooks;
 };
 
 struct app_config {
@@ -58,7 +78,6 @@ inline const std::string websockets = "websockets-transport";
 bool is_builtin(const std::string& stage) noexcept;
 }  // namespace builtin
 
-enum class stage_kind { builtin, exec, webhook, cpp };
 /// What happens to a message that failed `max_attempts` times because of itself.
 enum class failure_policy { dead_letter, drop, forward };  ///< TOML: "dead-letter" | "drop" | "continue"
 
@@ -97,6 +116,16 @@ struct graph_config {
     bool has(const std::string& name) const { return stages.count(name) != 0; }
 };
 
+/// `[reconcilers.NAME]` (DESIGN.md §9): the documents of a model checked again and again.
+struct reconciler_config {
+    std::string name, app, model;
+    std::string filter;  ///< the filter as JSON text, or empty
+    std::chrono::seconds interval{60};  ///< `interval_seconds`: a document is due once its last sync is this old
+    std::size_t concurrency = 4;        ///< checks running at once
+    std::vector<callout_config> checks;
+    std::optional<callout_config> fix;
+};
+
 /// `[queue]`, `[store]`, `[registry]` (DESIGN.md §10): which engines back the pipeline. The
 /// embedded ones are the default; the others make the distributed shape.
 enum class queue_kind { embedded, rabbitmq };
@@ -121,6 +150,7 @@ struct config {
     limits_config limits;
     std::map<std::string, app_config> apps;  ///< empty: `serve` creates app `demo`
     graph_config graph;
+    std::map<std::string, reconciler_config> reconcilers;
     backends_config backends;
 
     /// Host and port of `listen`; throws `config_error` when malformed.

@@ -44,6 +44,7 @@ enum class errc {
     // unavailable: a backend or a bound, not the input
     unavailable,
     overloaded,
+    hook_failed,  ///< user code the API calls (a hook) failed, timed out or answered nonsense
     // a bug
     internal,
 };

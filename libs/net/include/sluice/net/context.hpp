@@ -1,6 +1,7 @@
 #pragma once
 /// Everything the HTTP API and the WebSocket transport use, built once by `sluice serve`.
 #include <sluice/auth/tokens.hpp>
+#include <sluice/callout/hooks.hpp>
 #include <sluice/config/config.hpp>
 #include <sluice/core/health.hpp>
 #include <sluice/metrics/metrics.hpp>
@@ -26,6 +27,7 @@ struct roles {
 struct context {
     const config::config& config;
     const schema::model_schemas& schemas;
+    const callout::hooks& hooks;
     const auth::authenticator& auth;
     store::store& store;
     queue::broker& queue;

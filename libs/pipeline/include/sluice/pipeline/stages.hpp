@@ -2,6 +2,7 @@
 /// The stages of the graph (DESIGN.md §2, §8): the built-ins and the three kinds of custom stage.
 /// Each is a `stage_factory` for `stage_runner`; none names a queue, so each can run in its own
 /// process on any broker.
+#include <sluice/callout/hooks.hpp>
 #include <sluice/config/config.hpp>
 #include <sluice/pipeline/device_hub.hpp>
 #include <sluice/pipeline/stage.hpp>
@@ -15,10 +16,12 @@
 namespace sluice::pipeline {
 
 /// writer: applies write requests to the store (idempotent by op; on `access = "owner"` models
-/// only the owner's changes; on models with a schema only documents that match it), forwards each
-/// change envelope. A change that cannot apply (failed patch, missing document, another user's, a
-/// schema violation) is dead-lettered and its waiter told why.
-stage_factory make_writer(store::store& store, const config::config& c, const schema::model_schemas& schemas, waiters& waiting);
+/// only the owner's changes; on models with a schema only documents that match it), runs the
+/// model's after-hooks of the write, forwards each change envelope. A change that cannot apply
+/// (failed patch, missing document, another user's, a schema violation) is dead-lettered and its
+/// waiter told why.
+stage_factory make_writer(store::store& store, const config::config& c, const schema::model_schemas& schemas, const callout::hooks& hooks,
+                          waiters& waiting);
 
 /// transport manager: finds the devices each change reaches (channels + filters, before and after
 /// images) and forwards one delivery batch `{op, deliveries: [{devices, head}]}` to the stage of
@@ -51,6 +54,7 @@ stage_factory make_cpp_stage(const config::stage_config& c);
 struct builtin_context {
     const config::config& config;
     const schema::model_schemas& schemas;
+    const callout::hooks& hooks;
     store::store& store;
     registry::registry& registry;
     device_hub& hub;
