@@ -39,7 +39,7 @@ else
   echo "install-deps: all Debian packages present"
 fi
 
-# npm oracles (mingo, sift, json-patch-test-suite, ws) for the conformance tests and benchmarks.
+# npm oracles and peers (mingo, sift, json-patch-test-suite, ws, bullmq) for the conformance tests and benchmarks.
 if [ -f tests/oracles/package-lock.json ]; then
   if [ ! -d tests/oracles/node_modules ] || [ tests/oracles/package-lock.json -nt tests/oracles/node_modules/.package-lock.json ]; then
     (cd tests/oracles && npm ci --no-audit --no-fund --loglevel=error)

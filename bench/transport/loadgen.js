@@ -4,7 +4,7 @@
 //   loadgen.js fanout  --target sluice|node --url http://127.0.0.1:PORT --sockets N --rounds R [--secret S] [--pid P]
 //     N sockets subscribe to one model; each round one change is written and must reach all N.
 //     Prints {deliveries_per_second, rss_per_idle_connection_bytes, ...}.
-//   loadgen.js e2e --url http://127.0.0.1:PORT --writers K --subscribers M --seconds T --secret S [--ws-hosts H:P,...]
+//   loadgen.js e2e --url http://127.0.0.1:PORT --writers K --subscribers M --seconds T --secret S [--ws-hosts H:P,...] [--model M]
 //     K keep-alive HTTP writers create documents as fast as accepted; M sockets receive them.
 //     Prints accepted changes/s, deliveries/s and accept-to-receipt latency percentiles.
 //   loadgen.js subs --url http://127.0.0.1:PORT --secret S --devices D --per-device N --writes W [--rounds R] [--writers K]
@@ -135,7 +135,7 @@ async function e2e() {
   const writers = Number(opt("writers", 4));
   const subscribers = Number(opt("subscribers", 50));
   const seconds = Number(opt("seconds", 10));
-  const model = "e2e" + Date.now();
+  const model = opt("model", "e2e" + Date.now());
   const latencies = [];
   let deliveries = 0;
   const sockets = await openSockets(subscribers, (i) => sluiceSocket(i, model), (i, m) => {
