@@ -15,6 +15,7 @@ from conftest import ROOT, SLUICE
 from distributed import Deployment, backends_fixture, server  # noqa: F401
 from test_bad_input import dead_letter_a_patch, writer_dead
 from test_failures import VALIDATE_STAGE
+from test_hooks import hooks_config
 from test_listeners import listener_config, received
 from test_stages import scripted, toml_value, wait_for
 from test_schemas import TASK_SCHEMA
@@ -212,6 +213,31 @@ schema_file = "{schema}"
         r = d.request("PATCH", "/v1/apps/demo/models/task/s1?wait=1", t, [{"op": "replace", "path": "/n", "value": 11}])
         assert r.status_code == 422 and r.json()["error"] == "schema_violation" and "at /n: 'maximum'" in r.json()["message"], r.text
         assert d.request("GET", "/v1/apps/demo/models/task/s1", t).json()["n"] == 0
+    finally:
+        d.stop()
+
+
+def test_hooks_run_in_the_api_processes_and_after_hooks_in_the_writer(backends, tmp_path, ws_clients):
+    record = tmp_path / "after.jsonl"
+    d = Deployment(tmp_path / "deployment", backends, config_extra=hooks_config(
+        (["before:create"], ["stamp"]), (["before:create"], ["guard"]), (["after:get"], ["redact"]),
+        (["after:create"], ["record", record]))).start(apis=2, writers=1, managers=1, websockets=1)
+    try:
+        c = ws_clients(d.ws_url)
+        c.register(d.token("watch", "watcher"))
+        c.subscribe(model="task")
+        t = d.token("ann", "w")
+        for i in range(4):  # through both API processes
+            r = d.request("POST", "/v1/apps/demo/models/task?wait=1", t, {"id": f"h{i}", "secret": "x"})
+            assert r.status_code == 201 and r.json()["stamped_by"] == "hook", r.text
+        assert all(f["data"]["stamped_for"] == "ann" for f in c.deliveries(4))
+        r = d.request("POST", "/v1/apps/demo/models/task", t, {"id": "no", "title": "forbidden"})
+        assert r.status_code == 409 and r.json()["error"] == "title_taken", r.text
+        got = d.request("GET", "/v1/apps/demo/models/task/h0", t)
+        assert got.status_code == 200 and "secret" not in got.json() and got.json()["stamped_by"] == "hook"
+        calls = wait_for(lambda: (lambda l: l if len(l) == 4 else None)(record.read_text().splitlines() if record.exists() else []),
+                         what="the writer's after:create hooks")
+        assert sorted(json.loads(l)["id"] for l in calls) == [f"h{i}" for i in range(4)]
     finally:
         d.stop()
 
