@@ -6,6 +6,8 @@ function(sluice_module name)
   file(GLOB_RECURSE sources CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/src/*.cpp)
   add_library(sluice_${name} STATIC ${sources})
   add_library(sluice::${name} ALIAS sluice_${name})
+  set_target_properties(sluice_${name} PROPERTIES EXPORT_NAME ${name})  # sluice::NAME for projects built against Sluice
+  set_property(GLOBAL APPEND PROPERTY SLUICE_MODULES sluice_${name})
   target_include_directories(sluice_${name}
     PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/include
     PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/src)

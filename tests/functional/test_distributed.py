@@ -17,6 +17,7 @@ from test_bad_input import dead_letter_a_patch, writer_dead
 from test_failures import VALIDATE_STAGE
 from test_hooks import hooks_config
 from test_listeners import listener_config, received
+from test_reconcilers import calls as reconciler_calls, reconciler_config
 from test_stages import scripted, toml_value, wait_for
 from test_schemas import TASK_SCHEMA
 from test_stages import audit_server  # noqa: F401
@@ -238,6 +239,33 @@ def test_hooks_run_in_the_api_processes_and_after_hooks_in_the_writer(backends, 
         calls = wait_for(lambda: (lambda l: l if len(l) == 4 else None)(record.read_text().splitlines() if record.exists() else []),
                          what="the writer's after:create hooks")
         assert sorted(json.loads(l)["id"] for l in calls) == [f"h{i}" for i in range(4)]
+    finally:
+        d.stop()
+
+
+def test_one_api_process_runs_a_reconciler_and_another_takes_over_when_it_dies(backends, tmp_path):
+    """Both API processes run the reconciler's thread; the lease in PostgreSQL lets one check at a
+    time, and the lease of a process killed outright expires so that the other takes over."""
+    log = tmp_path / "calls.jsonl"
+    d = Deployment(tmp_path / "deployment", backends, config_extra=reconciler_config(log, check="slow", check_args=(0.1,), fix=None)
+                   ).start(apis=2, writers=1, managers=1, websockets=1)
+    try:
+        t = d.token()
+        for i in range(4):
+            assert d.request("POST", "/v1/apps/demo/models/payment?wait=1", t, {"id": f"r{i}", "status": "pending"}).status_code == 201
+        wait_for(lambda: len(reconciler_calls(log)) >= 12, timeout=30, what="three runs")
+        holders = {c["pid"] for c in reconciler_calls(log)}
+        apis = {a.proc.pid: a for a in d.apis}
+        assert len(holders) == 1 and holders <= set(apis), (holders, set(apis))
+        (holder,) = holders
+        apis[holder].kill()
+        killed = time.time()
+        survivor = next(a for pid, a in apis.items() if pid != holder)
+        wait_for(lambda: any(c["pid"] == survivor.proc.pid for c in reconciler_calls(log)), timeout=30, what="the other process to take over")
+        first = min(c["start"] for c in reconciler_calls(log) if c["pid"] == survivor.proc.pid)
+        assert first - killed < 15  # lease_seconds = 2, interval 1 s
+        r = requests.get(f"http://127.0.0.1:{survivor.port}/v1/apps/demo/reconcilers/payments", headers={"Authorization": f"Bearer {t}"}, timeout=10)
+        assert r.status_code == 200 and r.json()["counts"]["ok"] == 4, r.text
     finally:
         d.stop()
 

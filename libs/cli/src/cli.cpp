@@ -10,7 +10,7 @@ int run(int argc, char** argv) {
     app.require_subcommand(1);
     const command commands[] = {
         add_filter_command(app), add_patch_command(app), add_serve_command(app), add_api_command(app),
-        add_stage_command(app),  add_token_command(app), add_dlq_command(app),
+        add_stage_command(app),  add_token_command(app), add_dlq_command(app),   add_new_command(app), add_tail_command(app),
     };
     try {
         app.parse(argc, argv);

@@ -19,6 +19,8 @@ command add_api_command(CLI::App& app);
 command add_stage_command(CLI::App& app);
 command add_token_command(CLI::App& app);
 command add_dlq_command(CLI::App& app);
+command add_new_command(CLI::App& app);
+command add_tail_command(CLI::App& app);
 
 /// Exit code for bad input (a malformed query, patch or document).
 inline constexpr int exit_bad_input = 2;

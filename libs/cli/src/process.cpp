@@ -7,6 +7,7 @@
 #include <sluice/net/server.hpp>
 #include <sluice/pipeline/stage_runner.hpp>
 #include <sluice/pipeline/stages.hpp>
+#include <sluice/reconcile/reconcilers.hpp>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -151,7 +152,11 @@ int run_process(const config::config& c, const process_plan& plan) {
         }
         base = "http://" + host + ":" + std::to_string(bound);
     }
+    // Reconcilers run beside the API (in every API process: a lease in the store picks one).
+    std::optional<reconcile::reconcilers> reconcilers;
+    if (plan.api && !c.reconcilers.empty()) reconcilers.emplace(c, *b.store, *b.queue, metrics, instance);
     for (auto& r : runners) r->start();
+    if (reconcilers) reconcilers->start();
 
     std::string stages;
     for (const auto& s : plan.stages) stages += (stages.empty() ? "" : ", ") + s;
@@ -174,6 +179,7 @@ int run_process(const config::config& c, const process_plan& plan) {
     std::thread stopper;
     auto stop_pipeline = [&] {
         stopper = std::thread([&] {
+            if (reconcilers) reconcilers->stop();
             for (auto& r : runners) r->stop();
             b.queue->stop();
             io.stop();

@@ -337,6 +337,8 @@ reconciler_config read_reconciler(const std::string& name, const toml::node& n) 
             r.interval = std::chrono::seconds(as_positive(v, key));
         } else if (k == "concurrency") {
             r.concurrency = static_cast<std::size_t>(as_positive(v, key));
+        } else if (k == "lease_seconds") {
+            r.lease = std::chrono::seconds(as_positive(v, key));
         } else if (k == "checks") {
             const auto* a = v.as_array();
             if (!a || a->empty()) bad(key, "must be a non-empty array of tables {kind, command | url | function}");
@@ -344,7 +346,12 @@ reconciler_config read_reconciler(const std::string& name, const toml::node& n) 
                 const auto* ct = a->get(i)->as_table();
                 std::string ckey = key + "[" + std::to_string(i) + "]";
                 if (!ct) bad(ckey, "must be a table {kind, command | url | function}");
-                r.checks.push_back(read_callout(*ct, ckey + ".", [](const toml::key&, const toml::node&, const std::string& k2) { bad(k2, "unknown key"); }));
+                std::string check_name = std::to_string(i + 1);
+                r.checks.push_back(read_callout(*ct, ckey + ".", [&](const toml::key& ck, const toml::node& cv, const std::string& k2) {
+                    if (ck != "name") bad(k2, "unknown key");
+                    check_name = as_string(cv, k2);
+                }));
+                r.checks.back().name = check_name;
             }
         } else if (k == "fix") {
             const auto* ft = v.as_table();

@@ -16,7 +16,26 @@ metrics::metrics()
       lag_(p::BuildGauge().Name("sluice_stage_lag").Help("Messages waiting in a stage's queue").Register(*registry_)),
       connections_(p::BuildGauge().Name("sluice_transport_connections").Help("Open device connections").Register(*registry_)),
       sent_(p::BuildCounter().Name("sluice_transport_sent_total").Help("Frames written to devices").Register(*registry_)),
-      dropped_(p::BuildCounter().Name("sluice_transport_dropped_total").Help("Frames not delivered to a connection").Register(*registry_)) {}
+      dropped_(p::BuildCounter().Name("sluice_transport_dropped_total").Help("Frames not delivered to a connection").Register(*registry_)),
+      reconciler_runs_(p::BuildCounter().Name("sluice_reconciler_runs_total").Help("Runs of a reconciler in this process").Register(*registry_)),
+      reconciled_(p::BuildCounter().Name("sluice_reconciler_documents_total").Help("Documents a reconciler checked, by result").Register(*registry_)),
+      reconciler_last_run_(p::BuildGauge().Name("sluice_reconciler_last_run_seconds").Help("Start of a reconciler's last run in this process (Unix time)").Register(*registry_)) {}
+
+reconciler_metrics& metrics::reconciler(const std::string& name) {
+    std::lock_guard lock(mutex_);
+    auto& slot = reconcilers_[name];
+    if (!slot) {
+        p::Labels l{{"reconciler", name}};
+        auto with = [&](const char* status) -> p::Counter& {
+            auto labels = l;
+            labels.emplace("status", status);
+            return reconciled_.Add(labels);
+        };
+        slot = std::make_unique<reconciler_metrics>(
+            reconciler_metrics{reconciler_runs_.Add(l), with("ok"), with("fixed"), with("failed"), reconciler_last_run_.Add(l)});
+    }
+    return *slot;
+}
 
 stage_metrics& metrics::stage(const std::string& name) {
     std::lock_guard lock(mutex_);

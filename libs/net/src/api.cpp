@@ -6,6 +6,7 @@
 #include <sluice/core/json_io.hpp>
 #include <sluice/json/patch.hpp>
 #include <sluice/json/value.hpp>
+#include <sluice/reconcile/reconcilers.hpp>
 
 #include <boost/asio/post.hpp>
 #include <boost/json/serialize.hpp>
@@ -312,6 +313,12 @@ void api::handle(http_request in, std::function<void(http_response)> respond) {
                 }
                 if (!removed && !unsubscribe(who, channel)) fail(errc::not_found, "device has no subscription on '" + s[4] + "'");
                 respond(json_response(200, bj::object{{"channel", channel}, {"removed", true}}));
+            });
+        }
+        if (s[3] == "reconcilers" && s.size() == 5) {
+            only(*request, {"GET"});
+            return off_loop(pool, request, respond, [this, app, name = s[4], respond] {
+                respond(json_response(200, reconcile::status(ctx_.config, ctx_.store, app, name)));
             });
         }
         if (s[3] != "models" || s.size() < 5 || s.size() > 6) fail(errc::not_found, "no route for " + request->target);

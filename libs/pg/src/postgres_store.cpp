@@ -50,7 +50,15 @@ const char* const schema[] = {
     // Final failures, for `recorded_outcome` only (a failed change is not "seen": a replay after a
     // fix applies it).
     "CREATE TABLE IF NOT EXISTS failed_ops (op text PRIMARY KEY, code text NOT NULL, message text NOT NULL, at bigint NOT NULL)",
+    // Reconcilers: their leases (on the server's clock), runs and per-document results.
+    "CREATE TABLE IF NOT EXISTS leases (name text PRIMARY KEY, holder text NOT NULL, expires_at bigint NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS reconciler_runs (name text PRIMARY KEY, last_run bigint NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS reconciler_sync (name text NOT NULL, id text NOT NULL, last_sync bigint NOT NULL, "
+    "status text NOT NULL, error text NOT NULL, PRIMARY KEY (name, id))",
 };
+
+// Milliseconds since the epoch on the server's clock.
+#define SLUICE_PG_NOW_MS "(extract(epoch from clock_timestamp()) * 1000)::bigint"
 
 constexpr const char* seen_op_sql = "SELECT envelope FROM applied_ops WHERE op = $1";
 constexpr const char* seen_ops_sql = "SELECT op, envelope FROM applied_ops WHERE op = ANY ($1::text[])";
@@ -261,6 +269,62 @@ class postgres_store final : public st::store {
                             {op, std::string(to_string(refusal.kind())), refusal.what(), std::to_string(now_ms())},
                             pool_.statement_deadline());
             return 0;
+        });
+    }
+
+    bool acquire_lease(const std::string& name, const std::string& holder, std::chrono::milliseconds ttl) override {
+        return with_connection([&](connection& c) {
+            return c.exec_prepared("acquire_lease",
+                                   "INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, " SLUICE_PG_NOW_MS " + $3::bigint) "
+                                   "ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at "
+                                   "WHERE leases.holder = EXCLUDED.holder OR leases.expires_at <= " SLUICE_PG_NOW_MS " RETURNING holder",
+                                   {name, holder, std::to_string(ttl.count())}, pool_.statement_deadline())
+                       .rows() == 1;
+        });
+    }
+
+    void release_lease(const std::string& name, const std::string& holder) override {
+        with_connection([&](connection& c) {
+            c.exec_prepared("release_lease", "DELETE FROM leases WHERE name = $1 AND holder = $2", {name, holder}, pool_.statement_deadline());
+            return 0;
+        });
+    }
+
+    void record_sync(const std::string& name, std::int64_t last_run, const std::vector<sync_record>& records) override {
+        with_connection([&](connection& c) {
+            try {
+                c.exec("BEGIN", pool_.statement_deadline());
+                c.exec_prepared("record_run",
+                                "INSERT INTO reconciler_runs (name, last_run) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET last_run = EXCLUDED.last_run",
+                                {name, std::to_string(last_run)}, pool_.statement_deadline());
+                for (const auto& r : records) {
+                    c.exec_prepared("record_sync",
+                                    "INSERT INTO reconciler_sync (name, id, last_sync, status, error) VALUES ($1, $2, $3, $4, $5) "
+                                    "ON CONFLICT (name, id) DO UPDATE SET last_sync = EXCLUDED.last_sync, status = EXCLUDED.status, "
+                                    "error = EXCLUDED.error",
+                                    {name, r.id, std::to_string(r.last_sync), r.status, r.error}, pool_.statement_deadline());
+                }
+                c.exec("COMMIT", pool_.statement_deadline());
+            } catch (...) {
+                rollback(c);
+                throw;
+            }
+            return 0;
+        });
+    }
+
+    sync_state read_sync(const std::string& name) override {
+        return with_connection([&](connection& c) {
+            sync_state state;
+            auto run = c.exec_prepared("read_run", "SELECT last_run FROM reconciler_runs WHERE name = $1", {name}, pool_.statement_deadline());
+            if (run.rows() == 1) state.last_run = std::stoll(std::string(run.get(0, 0)));
+            auto rows = c.exec_prepared("read_sync", "SELECT id, last_sync, status, error FROM reconciler_sync WHERE name = $1 ORDER BY id COLLATE \"C\"",
+                                        {name}, pool_.statement_deadline());
+            for (int i = 0; i < rows.rows(); ++i) {
+                state.records.push_back({std::string(rows.get(i, 0)), std::stoll(std::string(rows.get(i, 1))), std::string(rows.get(i, 2)),
+                                         std::string(rows.get(i, 3))});
+            }
+            return state;
         });
     }
 

@@ -39,6 +39,12 @@ SQLite::Database open_db(const std::filesystem::path& file) {
     // Final failures, for `recorded_outcome` only: a change that fails is not "seen" (a replay
     // after a fix applies it).
     db.exec("CREATE TABLE IF NOT EXISTS failed_ops (op TEXT PRIMARY KEY, code TEXT NOT NULL, message TEXT NOT NULL, at INTEGER NOT NULL)");
+    // Reconcilers: their leases, runs and per-document results.
+    db.exec("CREATE TABLE IF NOT EXISTS leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_at INTEGER NOT NULL)");
+    db.exec("CREATE TABLE IF NOT EXISTS reconciler_runs (name TEXT PRIMARY KEY, last_run INTEGER NOT NULL)");
+    db.exec(
+        "CREATE TABLE IF NOT EXISTS reconciler_sync (name TEXT NOT NULL, id TEXT NOT NULL, last_sync INTEGER NOT NULL, "
+        "status TEXT NOT NULL, error TEXT NOT NULL, PRIMARY KEY (name, id))");
     return db;
 }
 
@@ -110,6 +116,18 @@ std::vector<sql_value> push_down(const json::filter& filter, std::string& sql) {
 class sqlite_store final : public store {
 public:
     explicit sqlite_store(const std::filesystem::path& file) : write_db_(open_db(file)), read_db_(open_db(file)) {}
+
+    /// A small write of its own (reconcilers), under the writer's lock; a failure is the store's
+    /// outage.
+    template <class Write>
+    auto writing(Write write) {
+        std::lock_guard lock(write_mutex_);
+        try {
+            return write();
+        } catch (const std::exception& e) {
+            throw unavailable("store", std::string("store write failed: ") + e.what());
+        }
+    }
 
     /// A read that fails for want of the database is the store's outage, not the caller's fault.
     template <class Read>
@@ -282,6 +300,68 @@ public:
             reset_prepared();
             throw unavailable("store", std::string("store write failed: ") + e.what());
         }
+    }
+
+    bool acquire_lease(const std::string& name, const std::string& holder, std::chrono::milliseconds ttl) override {
+        return writing([&] {
+            const auto now = now_ms();
+            SQLite::Statement q(write_db_,
+                                "INSERT INTO leases (name, holder, expires_at) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE "
+                                "SET holder = excluded.holder, expires_at = excluded.expires_at "
+                                "WHERE leases.holder = excluded.holder OR leases.expires_at <= ?");
+            q.bind(1, name);
+            q.bind(2, holder);
+            q.bind(3, now + ttl.count());
+            q.bind(4, now);
+            return q.exec() == 1;
+        });
+    }
+
+    void release_lease(const std::string& name, const std::string& holder) override {
+        writing([&] {
+            SQLite::Statement q(write_db_, "DELETE FROM leases WHERE name = ? AND holder = ?");
+            q.bind(1, name);
+            q.bind(2, holder);
+            return q.exec();
+        });
+    }
+
+    void record_sync(const std::string& name, std::int64_t last_run, const std::vector<sync_record>& records) override {
+        writing([&] {
+            SQLite::Transaction tx(write_db_);
+            SQLite::Statement run(write_db_, "INSERT INTO reconciler_runs (name, last_run) VALUES (?, ?) "
+                                             "ON CONFLICT (name) DO UPDATE SET last_run = excluded.last_run");
+            run.bind(1, name);
+            run.bind(2, last_run);
+            run.exec();
+            SQLite::Statement q(write_db_, "INSERT OR REPLACE INTO reconciler_sync (name, id, last_sync, status, error) VALUES (?, ?, ?, ?, ?)");
+            for (const auto& r : records) {
+                q.bind(1, name);
+                q.bind(2, r.id);
+                q.bind(3, r.last_sync);
+                q.bind(4, r.status);
+                q.bind(5, r.error);
+                q.exec();
+                q.reset();
+            }
+            tx.commit();
+            return 0;
+        });
+    }
+
+    sync_state read_sync(const std::string& name) override {
+        return reading([&] {
+            std::lock_guard lock(read_mutex_);
+            sync_state state;
+            SQLite::Statement run(read_db_, "SELECT last_run FROM reconciler_runs WHERE name = ?");
+            run.bind(1, name);
+            if (run.executeStep()) state.last_run = run.getColumn(0).getInt64();
+            SQLite::Statement q(read_db_, "SELECT id, last_sync, status, error FROM reconciler_sync WHERE name = ? ORDER BY id");
+            q.bind(1, name);
+            while (q.executeStep())
+                state.records.push_back({q.getColumn(0).getString(), q.getColumn(1).getInt64(), q.getColumn(2).getString(), q.getColumn(3).getString()});
+            return state;
+        });
     }
 
     bool healthy() override {

@@ -11,8 +11,10 @@
 #include <boost/json/serialize.hpp>
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <memory>
 #include <string>
+#include <thread>
 
 namespace sluice::testing {
 
@@ -299,6 +301,46 @@ TYPED_TEST_P(StoreContract, APatchThatLeavesNoObjectIsAFinalFailure) {
     EXPECT_EQ(doc->at("id").as_string(), "x1");
 }
 
+TYPED_TEST_P(StoreContract, ALeaseHasOneHolderUntilItExpiresOrIsGivenUp) {
+    using namespace std::chrono_literals;
+    auto& s = *this->store;
+    EXPECT_TRUE(s.acquire_lease("reconciler:r", "p1", 60s));
+    EXPECT_TRUE(s.acquire_lease("reconciler:r", "p1", 60s)) << "the holder renews it";
+    EXPECT_FALSE(s.acquire_lease("reconciler:r", "p2", 60s)) << "another waits while it runs";
+    EXPECT_TRUE(s.acquire_lease("reconciler:other", "p2", 60s)) << "one lease per name";
+    s.release_lease("reconciler:r", "p2");  // not p2's: no effect
+    EXPECT_FALSE(s.acquire_lease("reconciler:r", "p2", 60s));
+    s.release_lease("reconciler:r", "p1");
+    EXPECT_TRUE(s.acquire_lease("reconciler:r", "p2", 1ms)) << "given up: free at once";
+    // p2's lease of 1 ms expires (the store's clock decides): p1 takes it over.
+    bool taken = false;
+    for (int i = 0; i < 200 && !taken; ++i) {
+        taken = s.acquire_lease("reconciler:r", "p1", 60s);
+        if (!taken) std::this_thread::sleep_for(5ms);
+    }
+    EXPECT_TRUE(taken);
+    EXPECT_FALSE(s.acquire_lease("reconciler:r", "p2", 60s));
+}
+
+TYPED_TEST_P(StoreContract, KeepsWhatAReconcilerFound) {
+    auto& s = *this->store;
+    EXPECT_FALSE(s.read_sync("r").last_run);
+    EXPECT_TRUE(s.read_sync("r").records.empty());
+    s.record_sync("r", 1000, {{"b", 1001, "failed", "check 1: negative"}, {"a", 1002, "ok", ""}});
+    s.record_sync("r", 2000, {{"b", 2001, "fixed", "check 1: negative"}});
+    s.record_sync("other", 3000, {{"a", 3001, "failed", "x"}});
+    auto state = s.read_sync("r");
+    EXPECT_EQ(state.last_run, 2000);
+    ASSERT_EQ(state.records.size(), 2u);
+    EXPECT_EQ(state.records[0].id, "a");
+    EXPECT_EQ(state.records[0].status, "ok");
+    EXPECT_EQ(state.records[1].id, "b");
+    EXPECT_EQ(state.records[1].last_sync, 2001);
+    EXPECT_EQ(state.records[1].status, "fixed");
+    EXPECT_EQ(state.records[1].error, "check 1: negative");
+    EXPECT_EQ(s.read_sync("other").records.size(), 1u);
+}
+
 TYPED_TEST_P(StoreContract, IsHealthy) {
     EXPECT_TRUE(this->store->healthy());
 }
@@ -307,6 +349,7 @@ REGISTER_TYPED_TEST_SUITE_P(StoreContract, AppliesAndDescribesChanges, KeepsDocu
                             ReplayedOpsChangeNothingAndReturnTheSameEnvelope,
                             FinalFailuresStayInTheirSlotOfTheBatch, OnlyTheOwnerChangesAnOwnedDocument,
                             FindFiltersSortsAndPages, AnyIdIsADocumentOfItsOwn, RecordsWhatBecameOfEachChange,
-                            ADocumentTheCheckRefusesIsAFinalFailure, APatchThatLeavesNoObjectIsAFinalFailure, IsHealthy);
+                            ADocumentTheCheckRefusesIsAFinalFailure, APatchThatLeavesNoObjectIsAFinalFailure,
+                            ALeaseHasOneHolderUntilItExpiresOrIsGivenUp, KeepsWhatAReconcilerFound, IsHealthy);
 
 }  // namespace sluice::testing

@@ -32,6 +32,7 @@ struct callout_config {
     std::string function;                ///< cpp: the registered name
     std::chrono::milliseconds timeout{5000};  ///< `timeout_ms`: per call
     std::size_t instances = 1;           ///< exec: child processes answering at once
+    std::string name;                    ///< a reconciler's check: its `name` (default: its position, 1-based)
 };
 
 /// `[[apps.A.models.M.hooks]]`: user code run, in the order configured, at points of the API.
@@ -122,6 +123,7 @@ struct reconciler_config {
     std::string filter;  ///< the filter as JSON text, or empty
     std::chrono::seconds interval{60};  ///< `interval_seconds`: a document is due once its last sync is this old
     std::size_t concurrency = 4;        ///< checks running at once
+    std::chrono::seconds lease{10};     ///< `lease_seconds`: how long a holder that stopped renewing keeps the lease
     std::vector<callout_config> checks;
     std::optional<callout_config> fix;
 };

@@ -1,6 +1,7 @@
 #pragma once
 /// Prometheus metrics (DESIGN.md §9): per stage consumed, acked, retried, dead-lettered, in-flight
-/// and lag; per transport connections, sent and dropped. Served as text by `/metrics`.
+/// and lag; per transport connections, sent and dropped; per reconciler runs, documents by result
+/// and the last run. Served as text by `/metrics`.
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
@@ -28,11 +29,21 @@ struct transport_metrics {
     prometheus::Counter& dropped;  ///< frames not delivered (socket closed as too slow, send failed)
 };
 
+/// Per reconciler (DESIGN.md §9).
+struct reconciler_metrics {
+    prometheus::Counter& runs;
+    prometheus::Counter& ok;
+    prometheus::Counter& fixed;
+    prometheus::Counter& failed;
+    prometheus::Gauge& last_run;  ///< seconds since the epoch of the last run's start
+};
+
 class metrics {
 public:
     metrics();
     stage_metrics& stage(const std::string& name);
     transport_metrics& transport(const std::string& name);
+    reconciler_metrics& reconciler(const std::string& name);
     /// Runs before each scrape (to refresh gauges such as lag).
     void on_scrape(std::function<void()> refresh);
     /// The Prometheus text exposition of every metric.
@@ -49,9 +60,13 @@ private:
     prometheus::Family<prometheus::Gauge>& connections_;
     prometheus::Family<prometheus::Counter>& sent_;
     prometheus::Family<prometheus::Counter>& dropped_;
+    prometheus::Family<prometheus::Counter>& reconciler_runs_;
+    prometheus::Family<prometheus::Counter>& reconciled_;
+    prometheus::Family<prometheus::Gauge>& reconciler_last_run_;
     std::mutex mutex_;
     std::map<std::string, std::unique_ptr<stage_metrics>> stages_;
     std::map<std::string, std::unique_ptr<transport_metrics>> transports_;
+    std::map<std::string, std::unique_ptr<reconciler_metrics>> reconcilers_;
     std::vector<std::function<void()>> refreshers_;
 };
 

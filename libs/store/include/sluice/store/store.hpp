@@ -9,6 +9,8 @@
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 
+#include <chrono>
+
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -126,6 +128,32 @@ public:
     virtual void record_refusal(const std::string& op, const sluice::error& refusal) = 0;
     /// Reads one row; false when the database cannot be read.
     virtual bool healthy() = 0;
+
+    // Reconcilers (DESIGN.md §9): one lease per reconciler, and what its runs found. Every call
+    // throws `unavailable` when the store cannot work.
+
+    /// Takes the lease `name` for `holder` until `ttl` from now, or extends it when `holder`
+    /// holds it; false while another holder's lease runs. The store's clock decides, one clock
+    /// for every process sharing the store.
+    virtual bool acquire_lease(const std::string& name, const std::string& holder, std::chrono::milliseconds ttl) = 0;
+    /// Ends `holder`'s lease `name` now (nothing when another holds it).
+    virtual void release_lease(const std::string& name, const std::string& holder) = 0;
+
+    /// A reconciler's latest result on one document.
+    struct sync_record {
+        std::string id;
+        std::int64_t last_sync = 0;  ///< ms since the epoch
+        std::string status;          ///< ok | fixed | failed
+        std::string error;           ///< why, when not ok
+    };
+    /// Keeps `records` for reconciler `name` (per document, the latest replaces the one before)
+    /// and `last_run` (ms since the epoch) as its last run.
+    virtual void record_sync(const std::string& name, std::int64_t last_run, const std::vector<sync_record>& records) = 0;
+    struct sync_state {
+        std::optional<std::int64_t> last_run;
+        std::vector<sync_record> records;  ///< by id
+    };
+    virtual sync_state read_sync(const std::string& name) = 0;
 };
 
 std::unique_ptr<store> open_sqlite(const std::filesystem::path& file);
