@@ -47,3 +47,10 @@ if [ -f tests/oracles/package-lock.json ]; then
     echo "install-deps: npm oracles present"
   fi
 fi
+
+# The JavaScript client's dependencies (clients/js, its tests run by `make test`).
+if [ ! -d clients/js/node_modules ] || [ clients/js/package-lock.json -nt clients/js/node_modules/.package-lock.json ]; then
+  (cd clients/js && npm ci --no-audit --no-fund --loglevel=error)
+else
+  echo "install-deps: clients/js dependencies present"
+fi
