@@ -20,6 +20,8 @@ packages=(
   # black-box test tools
   python3 python3-pytest python3-websockets python3-requests python3-pika python3-redis python3-psycopg
   sqlite3 curl openssl procps
+  # browser tests (driven by playwright-core from npm)
+  chromium
 )
 
 missing=()

@@ -99,7 +99,7 @@ int run_process(const config::config& c, const process_plan& plan) {
     metrics::metrics metrics;
     sluice::health health;
 
-    pipeline::builtin_context builtins{c, schemas, hooks, *b.store, *b.registry, hub, waiters};
+    pipeline::builtin_context builtins{c, schemas, hooks, *b.store, *b.registry, hub, waiters, metrics};
     std::vector<std::unique_ptr<pipeline::stage_runner>> runners;
     auto feeding_writer = stages_leading_to(c.graph, config::builtin::writer);
     for (const auto& name : plan.stages) {

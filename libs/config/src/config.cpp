@@ -67,6 +67,37 @@ void check_scheme(const std::string& url, std::initializer_list<const char*> sch
 std::vector<std::string> string_list(const toml::node& n, const std::string& key, bool allow_empty);
 std::vector<hook_config> read_hooks(const toml::node& n, const std::string& key);
 
+
+/// `scheme://host[:port]` with scheme http or https, nothing after; or `*`.
+void check_origin(const std::string& origin, const std::string& key) {
+    if (origin == "*") return;
+    auto bad_origin = [&] { bad(key, "'" + origin + "' is not an origin: scheme://host[:port], e.g. https://app.example.com"); };
+    auto sep = origin.find("://");
+    if (sep == std::string::npos) bad_origin();
+    const auto scheme = origin.substr(0, sep);
+    if (scheme != "http" && scheme != "https") bad_origin();
+    auto rest = origin.substr(sep + 3);
+    if (rest.empty() || rest.find_first_of("/?#@ ") != std::string::npos) bad_origin();
+    auto colon = rest.rfind(':');
+    if (rest.front() == '[') colon = rest.find("]:") == std::string::npos ? std::string::npos : rest.find("]:") + 1;
+    const auto host = colon == std::string::npos ? rest : rest.substr(0, colon);
+    if (host.empty()) bad_origin();
+    if (colon != std::string::npos) {
+        const auto port = rest.substr(colon + 1);
+        if (port.empty() || port.size() > 5 || !std::all_of(port.begin(), port.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }) ||
+            std::stoi(port) > 65535)
+            bad_origin();
+    }
+}
+
+void set_cors_origins(config& c, std::vector<std::string> origins, const std::string& key) {
+    for (auto& o : origins) {
+        check_origin(o, key);
+        std::transform(o.begin(), o.end(), o.begin(), [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+    }
+    c.http.cors_origins = std::move(origins);
+}
+
 /// Sets one scalar key from its text form (environment) or its TOML node (file).
 void set_scalar(config& c, const std::string& key, const toml::node* node, const std::string* text) {
     auto str = [&] { return node ? as_string(*node, key) : *text; };
@@ -120,6 +151,19 @@ void set_scalar(config& c, const std::string& key, const toml::node* node, const
         c.backends.registry = kind == "redis"           ? registry_kind::redis
                               : kind == "redis-cluster" ? registry_kind::redis_cluster
                                                         : registry_kind::embedded;
+    } else if (key == "http.cors_origins") {
+        // A list: from the environment, comma-separated.
+        std::vector<std::string> origins;
+        std::string all = str();
+        for (std::size_t start = 0; start <= all.size();) {
+            auto comma = std::min(all.find(',', start), all.size());
+            auto origin = all.substr(start, comma - start);
+            origin.erase(0, origin.find_first_not_of(' '));
+            origin.erase(origin.find_last_not_of(' ') + 1);
+            if (!origin.empty()) origins.push_back(origin);
+            start = comma + 1;
+        }
+        set_cors_origins(c, std::move(origins), key);
     } else if (key == "registry.url") {
         // From the environment a cluster's seed nodes may be given as one comma-separated list.
         c.backends.registry_urls.clear();
@@ -142,7 +186,7 @@ const char* const scalar_keys[] = {"listen", "data", "log_format", "log_level", 
                                    "limits.grace_period_seconds", "limits.wait_timeout_ms", "limits.max_hops",
                                    "limits.max_queue_depth", "limits.subscriptions_per_device",
                                    "queue.kind", "queue.url", "queue.partitions", "store.kind", "store.url",
-                                   "registry.kind", "registry.url"};
+                                   "registry.kind", "registry.url", "http.cors_origins"};
 
 /// `[queue]`, `[store]`, `[registry]`; `registry.urls` is the one list-valued key.
 void read_backend_table(config& c, const std::string& section, const toml::node& node) {
@@ -597,6 +641,14 @@ config load(const std::string& path) {
                 for (const auto& [name, r] : *t) c.reconcilers[std::string(name.str())] = read_reconciler(std::string(name.str()), r);
             } else if (key == "queue" || key == "store" || key == "registry") {
                 read_backend_table(c, key, v);
+            } else if (key == "http") {
+                const auto* http = v.as_table();
+                if (!http) bad(key, "must be a table");
+                for (const auto& [hk, hv] : *http) {
+                    const std::string http_key = "http." + std::string(hk.str());
+                    if (hk != "cors_origins") bad(http_key, "unknown key");
+                    set_cors_origins(c, string_list(hv, http_key, true), http_key);
+                }
             } else if (key == "limits") {
                 const auto* limits = v.as_table();
                 if (!limits) bad(key, "must be a table");

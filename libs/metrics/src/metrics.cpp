@@ -58,6 +58,17 @@ transport_metrics& metrics::transport(const std::string& name) {
     return *slot;
 }
 
+void metrics::record_delivery(delivery_record d) {
+    std::lock_guard lock(mutex_);
+    recent_.push_back(std::move(d));
+    if (recent_.size() > recent_capacity) recent_.pop_front();
+}
+
+std::vector<delivery_record> metrics::recent_deliveries() const {
+    std::lock_guard lock(mutex_);
+    return {recent_.begin(), recent_.end()};
+}
+
 void metrics::on_scrape(std::function<void()> refresh) {
     std::lock_guard lock(mutex_);
     refreshers_.push_back(std::move(refresh));

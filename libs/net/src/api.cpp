@@ -277,6 +277,13 @@ void api::handle(http_request in, std::function<void(http_response)> respond) {
     try {
         auto t = parse_target(request->target);
         const auto& s = t.segments;
+        if (!s.empty() && s[0] == "ui" && s.size() <= 2) {
+            // The live page (DESIGN.md §11): open like /metrics, each process showing its own view.
+            only(*request, {"GET"});
+            if (s.size() == 1) return respond(http_response{200, std::string(ui_page()), "text/html; charset=utf-8"});
+            if (s[1] != "state") fail(errc::not_found, "no route for " + request->target);
+            return off_loop(pool, request, respond, [this, respond] { respond(json_response(200, ui_state())); });
+        }
         if (s.size() == 1 && (s[0] == "healthz" || s[0] == "metrics")) {
             only(*request, {"GET"});
             if (s[0] == "metrics") return respond(http_response{200, ctx_.metrics.scrape(), "text/plain; version=0.0.4"});
@@ -380,6 +387,65 @@ http_response api::health() {
                     {"registry", bj::object{{"subscriptions", ctx_.registry.size()}}}};
     if (!ok) body["problems"] = std::move(problem_list);
     return json_response(ok ? 200 : 503, body);
+}
+
+namespace {
+
+const char* kind_name(const config::stage_config& st) {
+    if (st.listener) return "listener";
+    switch (st.kind) {
+        case config::stage_kind::exec: return "exec";
+        case config::stage_kind::webhook: return "webhook";
+        case config::stage_kind::cpp: return "cpp";
+        case config::stage_kind::builtin: break;
+    }
+    return "builtin";
+}
+
+bj::array string_array(const std::vector<std::string>& items) {
+    bj::array a;
+    for (const auto& i : items) a.push_back(bj::value(i));
+    return a;
+}
+
+}  // namespace
+
+bj::object api::ui_state() {
+    bj::array stages;
+    for (const auto& [name, st] : ctx_.config.graph.stages) {
+        auto q = ctx_.queue.stats(name);
+        auto& m = ctx_.metrics.stage(name);
+        bj::object stage{{"name", name},
+                         {"kind", kind_name(st)},
+                         {"next", string_array(st.next)},
+                         {"ready", q.ready},
+                         {"in_flight", q.in_flight},
+                         {"dead", q.dead},
+                         {"consumed", m.consumed.Value()},
+                         {"acked", m.acked.Value()},
+                         {"retried", m.retried.Value()},
+                         {"dead_lettered", m.dead_lettered.Value()}};
+        if (!st.transports.empty()) {
+            bj::object transports;
+            for (const auto& [transport, target] : st.transports) transports[transport] = target;
+            stage["transports"] = std::move(transports);
+        }
+        stages.push_back(std::move(stage));
+    }
+    auto& ws = ctx_.metrics.transport("websocket");
+    bj::array deliveries;
+    auto recent = ctx_.metrics.recent_deliveries();
+    for (auto it = recent.rbegin(); it != recent.rend(); ++it) {
+        deliveries.push_back(bj::object{{"at", it->at_ms}, {"event", it->event}, {"app", it->app}, {"model", it->model},
+                                        {"id", it->id},    {"op", it->op},       {"devices", it->devices}});
+    }
+    return bj::object{
+        {"now", now_ms()},
+        {"api_next", string_array(ctx_.config.graph.api_next)},
+        {"stages", std::move(stages)},
+        {"transports", bj::object{{"websocket", bj::object{{"connections", ws.connections.Value()}, {"sent", ws.sent.Value()},
+                                                           {"dropped", ws.dropped.Value()}}}}},
+        {"deliveries", std::move(deliveries)}};
 }
 
 http_response api::logout(const http_request& request) {

@@ -6,6 +6,7 @@
 
 #include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 
 #include <memory>
@@ -29,6 +30,9 @@ struct http_response {
     std::string body;
     std::string content_type = "application/json";
 };
+
+/// The live page (`GET /ui`), self-contained: no CDN, no build step.
+std::string_view ui_page();
 
 /// Throws with a code that maps to an HTTP status (see `status_of`).
 ///
@@ -68,6 +72,10 @@ public:
 
     static unsigned status_of(errc code);
     static http_response error_response(errc code, const std::string& message);
+
+    /// `GET /ui/state`: the stage graph with each stage's queue and counters, the transports'
+    /// connections, the recent deliveries (newest first). Blocks (queue statistics).
+    boost::json::object ui_state();
 
 private:
     http_response health();

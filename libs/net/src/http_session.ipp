@@ -9,8 +9,10 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
+#include <boost/json/serialize.hpp>
 #include <boost/url/parse.hpp>
 #include <spdlog/spdlog.h>
 
@@ -44,6 +46,15 @@ asio::awaitable<void> http_session::serve() {
         }
         if (ec) break;
         auto request = parser.release();
+        const auto origin = std::string(request[http::field::origin]);
+        if (server_->cors.enabled() && !origin.empty()) {
+            // A browser page of another origin: preflights are answered here, without a token;
+            // a WebSocket from an origin not listed is refused (a browser would let it through).
+            if (request.method() == http::verb::options || (websocket::is_upgrade(request) && !server_->cors.allows(origin))) {
+                if (!co_await answer_cross_origin(request, origin)) break;
+                continue;
+            }
+        }
         if (websocket::is_upgrade(request) && server_->ctx.serves.devices) {
             auto url = boost::urls::parse_origin_form(request.target());
             if (url && url->path() == "/v1/ws") {
@@ -59,6 +70,11 @@ asio::awaitable<void> http_session::serve() {
                 if (co_await open_sse(request)) continue;
                 co_return;
             }
+        }
+        if (request.method() == http::verb::get && request.target() == "/ui/events") {
+            auto streaming = stream_ui(request);
+            co_await std::move(streaming);
+            co_return;
         }
         auto answering = answer(std::move(request));  // (not a temporary of the co_await: see ws_session.cpp)
         if (!co_await std::move(answering)) break;
@@ -103,10 +119,35 @@ asio::awaitable<bool> http_session::open_sse(request_message& request) {
     }
     http::response<http::string_body> res{static_cast<http::status>(refused->status), request.version()};
     res.set(http::field::content_type, refused->content_type);
+    allow_origin(server_->cors, request, res);
     res.body() = refused->body;
     res.prepare_payload();
     co_await http::async_write(stream_, res, use_tuple);
     co_return true;
+}
+
+asio::awaitable<bool> http_session::answer_cross_origin(const request_message& request, const std::string& origin) {
+    http::response<http::string_body> res;
+    res.version(request.version());
+    res.set(http::field::server, "sluice");
+    res.set(http::field::vary, "Origin");
+    if (!server_->cors.allows(origin)) {
+        auto refusal = api::error_response(errc::forbidden, "origin '" + origin + "' is not in [http] cors_origins");
+        res.result(http::status::forbidden);
+        res.set(http::field::content_type, refusal.content_type);
+        res.body() = refusal.body;
+    } else {
+        res.result(http::status::no_content);
+        res.set(http::field::access_control_allow_origin, origin);
+        res.set(http::field::access_control_allow_methods, cors_policy::allowed_methods);
+        res.set(http::field::access_control_allow_headers, cors_policy::allowed_headers);
+        res.set(http::field::access_control_max_age, cors_policy::max_age_seconds);
+    }
+    res.keep_alive(request.keep_alive() && !server_->stopping && res.result() == http::status::no_content);
+    res.prepare_payload();
+    stream_.expires_after(std::chrono::seconds(60));
+    auto [ec, n] = co_await http::async_write(stream_, res, use_tuple);
+    co_return !ec && res.keep_alive();
 }
 
 /// Where the API's answer to one request lands. The API may answer from another thread (its
@@ -156,12 +197,46 @@ asio::awaitable<bool> http_session::answer(request_message request) {
     http::response<http::string_body> res{static_cast<http::status>(pending->response->status), request.version()};
     res.set(http::field::server, "sluice");
     res.set(http::field::content_type, pending->response->content_type);
+    allow_origin(server_->cors, request, res);
     res.keep_alive(request.keep_alive() && !server_->stopping);
     res.body() = std::move(pending->response->body);
     res.prepare_payload();
     stream_.expires_after(std::chrono::seconds(60));
     auto [write_ec, written] = co_await http::async_write(stream_, res, use_tuple);
     co_return !write_ec && res.keep_alive();
+}
+
+asio::awaitable<void> http_session::stream_ui(const request_message& request) {
+    http::response<http::empty_body> res{http::status::ok, request.version()};
+    res.set(http::field::content_type, "text/event-stream");
+    res.set(http::field::cache_control, "no-cache");
+    res.set(http::field::server, "sluice");
+    allow_origin(server_->cors, request, res);
+    http::response_serializer<http::empty_body> serializer{res};
+    stream_.expires_after(std::chrono::seconds(10));
+    auto [ec, n] = co_await http::async_write_header(stream_, serializer, use_tuple);
+    if (ec) co_return;
+    asio::steady_timer tick(stream_.get_executor());
+    while (!server_->stopping) {
+        // The state reads queue statistics, which may block: it is made on the API's pool.
+        auto pending = std::make_shared<pending_answer>(stream_.get_executor());
+        server_->routes.offload([&routes = server_->routes, respond = responder(pending)] {
+            try {
+                respond(http_response{200, boost::json::serialize(routes.ui_state())});
+            } catch (const std::exception& e) {
+                respond(api::error_response(errc::unavailable, e.what()));
+            }
+        });
+        while (!pending->response) co_await pending->ready.async_wait(use_tuple);
+        if (server_->stopping) break;
+        const bool ok = pending->response->status == 200;
+        auto chunk = std::string(ok ? "event: state\ndata: " : "event: problem\ndata: ") + pending->response->body + "\n\n";
+        stream_.expires_after(std::chrono::seconds(10));
+        auto [write_ec, written] = co_await asio::async_write(stream_, asio::buffer(chunk), use_tuple);
+        if (write_ec) break;
+        tick.expires_after(std::chrono::seconds(1));
+        co_await tick.async_wait(use_tuple);
+    }
 }
 
 }  // namespace sluice::net

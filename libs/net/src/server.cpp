@@ -35,6 +35,7 @@ server::impl::impl(asio::io_context& io_context, context& c)
     : io(io_context),
       ctx(c),
       routes(c, [this](std::chrono::milliseconds delay, std::function<void()> fn) { schedule(delay, std::move(fn)); }),
+      cors(c.config.http.cors_origins),
       transport(c.metrics.transport("websocket")),
       expiry(io_context) {}
 

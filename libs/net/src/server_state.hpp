@@ -2,6 +2,7 @@
 // What every session shares (Beast chat-multi's `shared_state`): the context, the API and the open
 // device streams. Kept alive by the server and by each session, so it outlives the last of them.
 #include "api.hpp"
+#include "cors.hpp"
 #include "net.hpp"
 
 #include <sluice/net/server.hpp>
@@ -25,6 +26,7 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
     asio::io_context& io;
     context& ctx;
     api routes;
+    cors_policy cors;  ///< `[http] cors_origins`
     metrics::transport_metrics& transport;
     std::set<std::shared_ptr<device_stream>> sessions;  ///< open WebSocket and SSE streams; event loop only
     std::weak_ptr<listener> accepting;                  ///< owned by its accept loop

@@ -1,5 +1,7 @@
 #include "sse_session.hpp"
 
+#include "http_session.hpp"
+
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/write.hpp>
@@ -20,6 +22,7 @@ asio::awaitable<void> sse_session::run(const request_message& request, auth::cla
     res.set(http::field::content_type, "text/event-stream");
     res.set(http::field::cache_control, "no-cache");
     res.set(http::field::server, "sluice");
+    allow_origin(server_->cors, request, res);
     http::response_serializer<http::empty_body> serializer{res};
     stream_.expires_never();
     auto [ec, n] = co_await http::async_write_header(stream_, serializer, use_tuple);

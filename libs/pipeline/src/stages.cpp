@@ -1,5 +1,6 @@
 #include <sluice/channel/channel.hpp>
 #include <sluice/core/error.hpp>
+#include <sluice/core/ids.hpp>
 #include <sluice/core/json_io.hpp>
 #include <sluice/json/filter.hpp>
 #include <sluice/pipeline/stages.hpp>
@@ -227,8 +228,8 @@ bool numbers_frames(const device_hub& hub, const std::string& websocket_target) 
 
 class transport_manager_stage final : public stage {
 public:
-    transport_manager_stage(registry::registry& registry, std::string websocket_target, const device_hub& hub)
-        : registry_(registry), websocket_target_(std::move(websocket_target)) {
+    transport_manager_stage(registry::registry& registry, std::string websocket_target, const device_hub& hub, metrics::metrics& metrics)
+        : registry_(registry), websocket_target_(std::move(websocket_target)), metrics_(metrics) {
         if (numbers_frames(hub, websocket_target_)) numbering_.emplace(*hub.shared(), websocket_target_);
     }
 
@@ -266,6 +267,8 @@ private:
         outcome o;
         o.messages.push_back({body, {}, {}, {}});  // the envelope, to the configured next (if any)
         if (routes_.empty()) return o;
+        auto text = [&](const char* key) { return std::string(envelope.at(key).as_string()); };
+        metrics_.record_delivery({now_ms(), text("event"), text("app"), text("model"), text("id"), text("op"), routes_.size()});
         std::map<std::pair<change_kind, std::vector<std::string>>, bj::array> groups;
         for (auto& r : routes_) {
             std::sort(r.channels.begin(), r.channels.end());
@@ -291,6 +294,7 @@ private:
 
     registry::registry& registry_;
     std::string websocket_target_;
+    metrics::metrics& metrics_;
     std::optional<numbered_routing> numbering_;
     std::vector<registry::route> routes_;
 };
@@ -384,9 +388,11 @@ private:
 
 }  // namespace
 
-stage_factory make_transport_manager(registry::registry& registry, const config::stage_config& c, device_hub& hub) {
+stage_factory make_transport_manager(registry::registry& registry, const config::stage_config& c, device_hub& hub, metrics::metrics& metrics) {
     auto target = c.transports.count("websocket") ? c.transports.at("websocket") : config::builtin::websockets;
-    return [&registry, target, &hub](std::size_t) { return std::make_unique<transport_manager_stage>(registry, target, hub); };
+    return [&registry, target, &hub, &metrics](std::size_t) {
+        return std::make_unique<transport_manager_stage>(registry, target, hub, metrics);
+    };
 }
 
 stage_factory make_websocket_transport(device_hub& hub) {
@@ -425,7 +431,7 @@ stage_factory make_stage(const config::stage_config& c, builtin_context& b) {
         case config::stage_kind::builtin: break;
     }
     if (c.name == config::builtin::writer) return make_writer(b.store, b.config, b.schemas, b.hooks, b.waiting);
-    if (c.name == config::builtin::transport_manager) return make_transport_manager(b.registry, c, b.hub);
+    if (c.name == config::builtin::transport_manager) return make_transport_manager(b.registry, c, b.hub, b.metrics);
     if (c.name == config::builtin::websockets) return make_websocket_transport(b.hub);
     throw config::config_error("config key 'stages." + c.name + "': unknown built-in stage");
 }

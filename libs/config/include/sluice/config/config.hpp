@@ -144,12 +144,20 @@ struct backends_config {
     std::vector<std::string> registry_urls;  ///< redis: one URL; redis-cluster: seed nodes
 };
 
+/// `[http]`.
+struct http_config {
+    /// `cors_origins`: browser origins (scheme://host[:port]) allowed to call the API and open
+    /// SSE and WebSocket streams from another origin; `*`: any. Empty: same-origin only.
+    std::vector<std::string> cors_origins;
+};
+
 struct config {
     std::string listen = "127.0.0.1:8080";
     std::string data_dir = "./sluice-data";
     std::string log_format = "text";  ///< text | json
     std::string log_level = "info";
     limits_config limits;
+    http_config http;
     std::map<std::string, app_config> apps;  ///< empty: `serve` creates app `demo`
     graph_config graph;
     std::map<std::string, reconciler_config> reconcilers;

@@ -6,11 +6,14 @@
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
 
+#include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 namespace sluice::metrics {
 
@@ -38,12 +41,24 @@ struct reconciler_metrics {
     prometheus::Gauge& last_run;  ///< seconds since the epoch of the last run's start
 };
 
+/// A change delivered to devices, for the live page's feed (`/ui`).
+struct delivery_record {
+    std::int64_t at_ms = 0;
+    std::string event, app, model, id, op;
+    std::size_t devices = 0;
+};
+
 class metrics {
 public:
     metrics();
     stage_metrics& stage(const std::string& name);
     transport_metrics& transport(const std::string& name);
     reconciler_metrics& reconciler(const std::string& name);
+    /// Keeps the last `recent_capacity` deliveries (thread-safe).
+    void record_delivery(delivery_record d);
+    std::vector<delivery_record> recent_deliveries() const;
+    static constexpr std::size_t recent_capacity = 50;
+
     /// Runs before each scrape (to refresh gauges such as lag).
     void on_scrape(std::function<void()> refresh);
     /// The Prometheus text exposition of every metric.
@@ -63,7 +78,8 @@ private:
     prometheus::Family<prometheus::Counter>& reconciler_runs_;
     prometheus::Family<prometheus::Counter>& reconciled_;
     prometheus::Family<prometheus::Gauge>& reconciler_last_run_;
-    std::mutex mutex_;
+    mutable std::mutex mutex_;
+    std::deque<delivery_record> recent_;
     std::map<std::string, std::unique_ptr<stage_metrics>> stages_;
     std::map<std::string, std::unique_ptr<transport_metrics>> transports_;
     std::map<std::string, std::unique_ptr<reconciler_metrics>> reconcilers_;

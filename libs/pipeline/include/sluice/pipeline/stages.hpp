@@ -4,6 +4,7 @@
 /// process on any broker.
 #include <sluice/callout/hooks.hpp>
 #include <sluice/config/config.hpp>
+#include <sluice/metrics/metrics.hpp>
 #include <sluice/pipeline/device_hub.hpp>
 #include <sluice/pipeline/stage.hpp>
 #include <sluice/pipeline/waiters.hpp>
@@ -28,8 +29,9 @@ stage_factory make_writer(store::store& store, const config::config& c, const sc
 /// `transports.websocket`; the envelope itself goes on to the stage's `next` (if any). When `hub`
 /// has shared streams and that stage is the websocket stage itself, it numbers the frames in the
 /// device log and sends each instance of the websocket stage `{op, deliveries: [{head, targets:
-/// [[device, seq]]}]}` for the devices it holds.
-stage_factory make_transport_manager(registry::registry& registry, const config::stage_config& c, device_hub& hub);
+/// [[device, seq]]}]}` for the devices it holds. Each change that reaches devices is recorded in
+/// `metrics` (the live page's feed).
+stage_factory make_transport_manager(registry::registry& registry, const config::stage_config& c, device_hub& hub, metrics::metrics& metrics);
 
 /// websocket transport: sequences, logs and sends the frames to the devices' connections. With
 /// shared streams it takes both forms: numbered frames for this instance's sockets (its instance
@@ -59,6 +61,7 @@ struct builtin_context {
     registry::registry& registry;
     device_hub& hub;
     waiters& waiting;
+    metrics::metrics& metrics;
 };
 /// What a listener's `events` call a change (DESIGN.md §9): created, updated (a `PUT`), patched or
 /// removed.
