@@ -10,8 +10,9 @@ import time
 
 import pytest
 import requests
+import websockets.exceptions
 
-from conftest import ROOT, SLUICE
+from conftest import ROOT, SLUICE, Ws
 from distributed import Deployment, backends_fixture, server  # noqa: F401
 from test_bad_input import dead_letter_a_patch, writer_dead
 from test_failures import VALIDATE_STAGE
@@ -266,6 +267,26 @@ def test_one_api_process_runs_a_reconciler_and_another_takes_over_when_it_dies(b
         assert first - killed < 15  # lease_seconds = 2, interval 1 s
         r = requests.get(f"http://127.0.0.1:{survivor.port}/v1/apps/demo/reconcilers/payments", headers={"Authorization": f"Bearer {t}"}, timeout=10)
         assert r.status_code == 200 and r.json()["counts"]["ok"] == 4, r.text
+    finally:
+        d.stop()
+
+
+def test_cors_holds_in_the_api_and_websocket_processes(backends, tmp_path):
+    app = "https://app.example.com"
+    d = Deployment(tmp_path / "deployment", backends, config_extra=f'[http]\ncors_origins = ["{app}"]\n'
+                   ).start(apis=1, writers=1, managers=1, websockets=1)
+    try:
+        r = requests.options(d.url + "/v1/apps/demo/models/task", headers={"Origin": app, "Access-Control-Request-Method": "POST"}, timeout=10)
+        assert r.status_code == 204 and r.headers["Access-Control-Allow-Origin"] == app
+        t = d.token()
+        r = requests.post(d.url + "/v1/apps/demo/models/task", json={"id": "c"}, headers={"Origin": app, "Authorization": f"Bearer {t}"}, timeout=10)
+        assert r.status_code == 202 and r.headers["Access-Control-Allow-Origin"] == app
+        ws_port = d.sockets[0].port
+        with requests.get(f"http://127.0.0.1:{ws_port}/v1/sse?token={t}", headers={"Origin": app}, stream=True, timeout=10) as sse:
+            assert sse.status_code == 200 and sse.headers["Access-Control-Allow-Origin"] == app
+        with pytest.raises(websockets.exceptions.InvalidStatusCode) as refused:
+            Ws(f"ws://127.0.0.1:{ws_port}/v1/ws", origin="https://evil.example")
+        assert refused.value.status_code == 403
     finally:
         d.stop()
 
