@@ -1,6 +1,7 @@
 #include <sluice/auth/tokens.hpp>
 #include <sluice/config/config.hpp>
 
+#include <boost/json/parse.hpp>
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -162,6 +163,80 @@ TEST(Tokens, MintedTokensVerifyAndBindAppUserDevice) {
     EXPECT_THROW(auth.verify(forged.substr(0, dot) + signature), sluice::auth::auth_error);
     EXPECT_THROW(auth.verify(""), sluice::auth::auth_error);
     EXPECT_THROW(auth.mint("zzz", "u", "d", std::chrono::seconds(1)), sluice::config::config_error);
+}
+
+}  // namespace
+
+namespace {
+
+TEST(Config, ReadsHooksInOrder) {
+    auto c = sluice::config::load(write(R"(
+[apps.shop]
+secret = "0123456789abcdef0123"
+[[apps.shop.models.cart.hooks]]
+on = ["before:create", "before:update"]
+kind = "exec"
+command = ["python3", "stamp.py"]
+timeout_ms = 250
+instances = 3
+[[apps.shop.models.cart.hooks]]
+on = ["after:get"]
+kind = "webhook"
+url = "http://127.0.0.1:9000/shape"
+)"));
+    const auto& hooks = c.apps.at("shop").models.at("cart").hooks;
+    ASSERT_EQ(hooks.size(), 2u);
+    EXPECT_EQ(hooks[0].on, (std::vector<std::string>{"before:create", "before:update"}));
+    EXPECT_EQ(hooks[0].call.kind, sluice::config::stage_kind::exec);
+    EXPECT_EQ(hooks[0].call.command, (std::vector<std::string>{"python3", "stamp.py"}));
+    EXPECT_EQ(hooks[0].call.timeout, std::chrono::milliseconds(250));
+    EXPECT_EQ(hooks[0].call.instances, 3u);
+    EXPECT_EQ(hooks[1].call.kind, sluice::config::stage_kind::webhook);
+    EXPECT_EQ(hooks[1].call.url, "http://127.0.0.1:9000/shape");
+    EXPECT_EQ(hooks[1].call.timeout, std::chrono::milliseconds(5000)) << "the default";
+}
+
+TEST(Config, ReadsReconcilers) {
+    auto c = sluice::config::load(write(R"(
+[reconcilers.payments]
+app = "demo"
+model = "payment"
+filter = { status = "pending" }
+interval_seconds = 30
+concurrency = 2
+lease_seconds = 5
+checks = [ { kind = "exec", command = ["true"] }, { name = "gateway", kind = "webhook", url = "http://127.0.0.1:9/c" } ]
+fix = { kind = "cpp", function = "fix" }
+)"));
+    const auto& r = c.reconcilers.at("payments");
+    EXPECT_EQ(r.app, "demo");
+    EXPECT_EQ(r.model, "payment");
+    EXPECT_EQ(boost::json::parse(r.filter), boost::json::parse(R"({"status":"pending"})"));
+    EXPECT_EQ(r.interval, std::chrono::seconds(30));
+    EXPECT_EQ(r.concurrency, 2u);
+    EXPECT_EQ(r.lease, std::chrono::seconds(5));
+    ASSERT_EQ(r.checks.size(), 2u);
+    EXPECT_EQ(r.checks[0].name, "1") << "a check without a name is its position";
+    EXPECT_EQ(r.checks[1].name, "gateway");
+    ASSERT_TRUE(r.fix);
+    EXPECT_EQ(r.fix->function, "fix");
+}
+
+TEST(Config, CorsOriginsAreCheckedAndLowerCased) {
+    auto c = sluice::config::load(write("[http]\ncors_origins = [\"https://App.Example.com\", \"http://127.0.0.1:5173\", \"http://[::1]:8080\"]"));
+    EXPECT_EQ(c.http.cors_origins, (std::vector<std::string>{"https://app.example.com", "http://127.0.0.1:5173", "http://[::1]:8080"}));
+    EXPECT_EQ(sluice::config::load(write("[http]\ncors_origins = [\"*\"]")).http.cors_origins, (std::vector<std::string>{"*"}));
+    EXPECT_TRUE(sluice::config::load("").http.cors_origins.empty());
+    for (const char* bad : {"app.example.com", "https://app.example.com/", "https://app.example.com/path", "ws://x.example",
+                            "https://x.example:0x1", "https://x.example:123456", "https://", "https://a b.example"}) {
+        auto error = load_error(std::string("[http]\ncors_origins = [\"") + bad + "\"]");
+        EXPECT_NE(error.find("http.cors_origins"), std::string::npos) << bad << ": " << error;
+    }
+    ::setenv("SLUICE_HTTP_CORS_ORIGINS", " https://a.example , http://localhost:3000 ", 1);
+    EXPECT_EQ(sluice::config::load("").http.cors_origins, (std::vector<std::string>{"https://a.example", "http://localhost:3000"}));
+    ::setenv("SLUICE_HTTP_CORS_ORIGINS", "nope", 1);
+    EXPECT_THROW(sluice::config::load(""), sluice::config::config_error);
+    ::unsetenv("SLUICE_HTTP_CORS_ORIGINS");
 }
 
 }  // namespace
