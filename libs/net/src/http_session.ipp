@@ -46,11 +46,11 @@ asio::awaitable<void> http_session::serve() {
         }
         if (ec) break;
         auto request = parser.release();
-        const auto origin = std::string(request[http::field::origin]);
-        if (server_->cors.enabled() && !origin.empty()) {
+        if (server_->cors.enabled() && request.count(http::field::origin)) {
+            const std::string origin(request[http::field::origin]);
             // A browser page of another origin: preflights are answered here, without a token;
             // a WebSocket from an origin not listed is refused (a browser would let it through).
-            if (request.method() == http::verb::options || (websocket::is_upgrade(request) && !server_->cors.allows(origin))) {
+            if (!origin.empty() && (request.method() == http::verb::options || (websocket::is_upgrade(request) && !server_->cors.allows(origin)))) {
                 if (!co_await answer_cross_origin(request, origin)) break;
                 continue;
             }
