@@ -16,3 +16,4 @@ find_package(cpp-jwt REQUIRED CONFIG)
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(RE2 REQUIRED IMPORTED_TARGET re2)
 pkg_check_modules(HIREDIS REQUIRED IMPORTED_TARGET hiredis>=0.14)  # PkgConfig::HIREDIS
+pkg_check_modules(MOSQUITTO REQUIRED IMPORTED_TARGET libmosquitto>=2)  # PkgConfig::MOSQUITTO

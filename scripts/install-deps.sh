@@ -17,6 +17,8 @@ packages=(
   # distributed shape: client libraries and the servers its integration tests start on loopback
   librabbitmq-dev libpq-dev libhiredis-dev
   rabbitmq-server postgresql-15 redis-server redis-tools
+  # the MQTT transport: client library, and the broker (with dynamic security) its tests start
+  libmosquitto-dev mosquitto mosquitto-clients
   # black-box test tools
   python3 python3-pytest python3-websockets python3-requests python3-pika python3-redis python3-psycopg
   sqlite3 curl openssl procps

@@ -4,6 +4,7 @@
 
 #include <sluice/auth/tokens.hpp>
 #include <sluice/core/error.hpp>
+#include <sluice/mqtt/transport.hpp>
 #include <sluice/net/server.hpp>
 #include <sluice/pipeline/stage_runner.hpp>
 #include <sluice/pipeline/stages.hpp>
@@ -137,9 +138,23 @@ int run_process(const config::config& c, const process_plan& plan) {
         for (const auto& [name, stage] : c.graph.stages) metrics.stage(name).lag.Set(static_cast<double>(b.queue->stats(name).ready));
     });
 
+    // MQTT devices hang on the device hub like sockets: served where the hub numbers frames itself.
+    std::optional<mqtt::transport> mqtt;
+    if (c.transports.mqtt && plan.api && plan.devices) {
+        if (hub.shared())
+            throw config::config_error("config key 'transports.mqtt': MQTT devices are served by `sluice serve` with the embedded queue and registry; the distributed shape does not carry them yet");
+        mqtt.emplace(*c.transports.mqtt, hub, data / "mqtt.db", metrics, health, instance);
+    }
+
     boost::asio::io_context io(1);
     const bool writer_here = std::find(plan.stages.begin(), plan.stages.end(), config::builtin::writer) != plan.stages.end();
     net::context ctx{c, schemas, hooks, auth, *b.store, *b.queue, *b.registry, hub, waiters, metrics, health, {plan.api, plan.devices, writer_here}};
+    if (mqtt) {
+        ctx.mqtt_credentials = [&mqtt](const std::string& app, const std::string& device) {
+            auto granted = mqtt->register_device(app, device);
+            return boost::json::object{{"url", granted.url}, {"username", granted.username}, {"password", granted.password}, {"topic", granted.topic}};
+        };
+    }
     std::optional<net::server> server;
     std::string base;
     if (plan.listen) {
@@ -181,6 +196,7 @@ int run_process(const config::config& c, const process_plan& plan) {
         stopper = std::thread([&] {
             if (reconcilers) reconcilers->stop();
             for (auto& r : runners) r->stop();
+            if (mqtt) mqtt->stop();  // after the stages: what they delivered is published first
             b.queue->stop();
             io.stop();
         });

@@ -164,6 +164,19 @@ void set_scalar(config& c, const std::string& key, const toml::node* node, const
             start = comma + 1;
         }
         set_cors_origins(c, std::move(origins), key);
+    } else if (key.starts_with("transports.mqtt.")) {
+        auto& m = c.transports.mqtt ? *c.transports.mqtt : c.transports.mqtt.emplace();
+        auto name = key.substr(std::string_view("transports.mqtt.").size());
+        if (name == "url" || name == "public_url") {
+            (name == "url" ? m.url : m.public_url) = str();
+            check_scheme(name == "url" ? m.url : m.public_url, {"mqtt://"}, key);
+        } else if (name == "admin_username") {
+            m.admin_username = str();
+        } else if (name == "admin_password") {
+            m.admin_password = str();
+        } else {
+            bad(key, "unknown key");
+        }
     } else if (key == "registry.url") {
         // From the environment a cluster's seed nodes may be given as one comma-separated list.
         c.backends.registry_urls.clear();
@@ -186,7 +199,9 @@ const char* const scalar_keys[] = {"listen", "data", "log_format", "log_level", 
                                    "limits.grace_period_seconds", "limits.wait_timeout_ms", "limits.max_hops",
                                    "limits.max_queue_depth", "limits.subscriptions_per_device",
                                    "queue.kind", "queue.url", "queue.partitions", "store.kind", "store.url",
-                                   "registry.kind", "registry.url", "http.cors_origins"};
+                                   "registry.kind", "registry.url", "http.cors_origins",
+                                   "transports.mqtt.url", "transports.mqtt.public_url",
+                                   "transports.mqtt.admin_username", "transports.mqtt.admin_password"};
 
 /// `[queue]`, `[store]`, `[registry]`; `registry.urls` is the one list-valued key.
 void read_backend_table(config& c, const std::string& section, const toml::node& node) {
@@ -211,6 +226,15 @@ void check_backends(const backends_config& b) {
         bad("registry.url", "kind = \"redis\" needs one url = \"redis://host:port\"");
     if (b.registry == registry_kind::redis_cluster && b.registry_urls.empty())
         bad("registry.urls", "kind = \"redis-cluster\" needs urls = [\"redis://host:port\", ...]");
+}
+
+void check_transports(transports_config& t) {
+    if (!t.mqtt) return;
+    auto& m = *t.mqtt;
+    if (m.url.empty()) bad("transports.mqtt.url", "is required: mqtt://host:port of the broker");
+    if (m.admin_username.empty()) bad("transports.mqtt.admin_username", "is required: the broker's dynamic-security administrator");
+    if (m.admin_password.empty()) bad("transports.mqtt.admin_password", "is required");
+    if (m.public_url.empty()) m.public_url = m.url;
 }
 
 app_config read_app(const std::string& name, const toml::table& t) {
@@ -649,6 +673,17 @@ config load(const std::string& path) {
                     if (hk != "cors_origins") bad(http_key, "unknown key");
                     set_cors_origins(c, string_list(hv, http_key, true), http_key);
                 }
+            } else if (key == "transports") {
+                const auto* transports = v.as_table();
+                if (!transports) bad(key, "must be a table");
+                for (const auto& [tk, tv] : *transports) {
+                    const std::string transport_key = "transports." + std::string(tk.str());
+                    if (tk != "mqtt") bad(transport_key, "unknown transport (WebSocket and SSE need no configuration)");
+                    const auto* mqtt = tv.as_table();
+                    if (!mqtt) bad(transport_key, "must be a table");
+                    c.transports.mqtt.emplace();
+                    for (const auto& [mk, mv] : *mqtt) set_scalar(c, transport_key + "." + std::string(mk.str()), &mv, nullptr);
+                }
             } else if (key == "limits") {
                 const auto* limits = v.as_table();
                 if (!limits) bad(key, "must be a table");
@@ -672,6 +707,7 @@ config load(const std::string& path) {
     }
     c.listen_endpoint();
     check_backends(c.backends);
+    check_transports(c.transports);
     check_graph(c.graph);
     return c;
 }

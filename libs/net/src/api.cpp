@@ -322,6 +322,11 @@ void api::handle(http_request in, std::function<void(http_response)> respond) {
                 respond(json_response(200, bj::object{{"channel", channel}, {"removed", true}}));
             });
         }
+        if (s[3] == "devices" && s.size() == 5 && s[4] == "mqtt") {
+            only(*request, {"POST"});
+            if (!ctx_.mqtt_credentials) fail(errc::not_found, "MQTT devices are not served here: configure [transports.mqtt]");
+            return off_loop(pool, request, respond, [this, who, respond] { respond(json_response(200, ctx_.mqtt_credentials(who.app, who.device))); });
+        }
         if (s[3] == "reconcilers" && s.size() == 5) {
             only(*request, {"GET"});
             return off_loop(pool, request, respond, [this, app, name = s[4], respond] {
@@ -385,6 +390,7 @@ http_response api::health() {
                     {"store", problems.count("store") ? "unavailable" : "ok"},
                     {"queue", bj::object{{"status", problems.count("queue") ? "unavailable" : "ok"}, {"queues", std::move(queues)}}},
                     {"registry", bj::object{{"subscriptions", ctx_.registry.size()}}}};
+    if (ctx_.mqtt_credentials) body["mqtt"] = problems.count("mqtt") ? "unavailable" : "ok";
     if (!ok) body["problems"] = std::move(problem_list);
     return json_response(ok ? 200 : 503, body);
 }
@@ -432,7 +438,12 @@ bj::object api::ui_state() {
         }
         stages.push_back(std::move(stage));
     }
-    auto& ws = ctx_.metrics.transport("websocket");
+    bj::object transports;
+    for (const char* name : {"websocket", "mqtt"}) {
+        if (std::string_view(name) == "mqtt" && !ctx_.mqtt_credentials) continue;
+        auto& t = ctx_.metrics.transport(name);
+        transports[name] = bj::object{{"connections", t.connections.Value()}, {"sent", t.sent.Value()}, {"dropped", t.dropped.Value()}};
+    }
     bj::array deliveries;
     auto recent = ctx_.metrics.recent_deliveries();
     for (auto it = recent.rbegin(); it != recent.rend(); ++it) {
@@ -443,8 +454,7 @@ bj::object api::ui_state() {
         {"now", now_ms()},
         {"api_next", string_array(ctx_.config.graph.api_next)},
         {"stages", std::move(stages)},
-        {"transports", bj::object{{"websocket", bj::object{{"connections", ws.connections.Value()}, {"sent", ws.sent.Value()},
-                                                           {"dropped", ws.dropped.Value()}}}}},
+        {"transports", std::move(transports)},
         {"deliveries", std::move(deliveries)}};
 }
 

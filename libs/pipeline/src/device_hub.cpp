@@ -347,18 +347,33 @@ device_hub::attach_result device_hub::attach(const std::string& device, std::sha
     auto& state = devices_[device];
     state.connections.push_back(std::move(c));
     state.disconnected_since.reset();
+    if (!resume_from) return attach_result{state.seq, false, {}};
+    return read_locked(state, *resume_from, state.seq, backlog_);
+}
+
+device_hub::attach_result device_hub::read_locked(const device_state& state, std::uint64_t after, std::uint64_t up_to,
+                                                  std::size_t max) const {
     attach_result result;
     result.seq = state.seq;
-    if (!resume_from || *resume_from == state.seq) return result;
-    bool covered = *resume_from < state.seq && !state.backlog.empty() && state.backlog.front().first <= *resume_from + 1;
-    if (!covered) {
+    if (after == state.seq) return result;
+    if (after > state.seq || state.backlog.empty() || state.backlog.front().first > after + 1) {
         result.resync_required = true;
         return result;
     }
     for (const auto& [seq, head] : state.backlog) {
-        if (seq > *resume_from) result.replay.emplace_back(seq, head);
+        if (seq <= after) continue;
+        if (seq > up_to || result.replay.size() >= max) break;
+        result.replay.emplace_back(seq, head);
     }
     return result;
+}
+
+device_hub::attach_result device_hub::read(const std::string& device, std::uint64_t after, std::uint64_t up_to, std::size_t max) {
+    if (shared_) throw std::logic_error("device_hub::read: with shared streams the log holds the frames");
+    std::lock_guard lock(mutex_);
+    auto it = devices_.find(device);
+    if (it == devices_.end()) return attach_result{after, false, {}};
+    return read_locked(it->second, after, up_to, max);
 }
 
 void device_hub::detach(const std::string& device, const connection* c) {

@@ -239,4 +239,27 @@ TEST(Config, CorsOriginsAreCheckedAndLowerCased) {
     ::unsetenv("SLUICE_HTTP_CORS_ORIGINS");
 }
 
+TEST(Config, MqttTransportNeedsItsBrokerAndAdministrator) {
+    EXPECT_FALSE(sluice::config::load("").transports.mqtt);
+    auto c = sluice::config::load(write("[transports.mqtt]\nurl = \"mqtt://127.0.0.1:1883\"\nadmin_username = \"admin\"\nadmin_password = \"pw\"\n"));
+    ASSERT_TRUE(c.transports.mqtt);
+    EXPECT_EQ(c.transports.mqtt->url, "mqtt://127.0.0.1:1883");
+    EXPECT_EQ(c.transports.mqtt->public_url, "mqtt://127.0.0.1:1883") << "devices are told the broker's url by default";
+    EXPECT_EQ(c.transports.mqtt->admin_username, "admin");
+    EXPECT_NE(load_error("[transports.mqtt]\nurl = \"http://x\"\nadmin_username = \"a\"\nadmin_password = \"b\"\n").find("transports.mqtt.url"), std::string::npos);
+    EXPECT_NE(load_error("[transports.mqtt]\nurl = \"mqtt://x\"\n").find("transports.mqtt.admin_username"), std::string::npos);
+    EXPECT_NE(load_error("[transports.mqtt]\nurl = \"mqtt://x\"\nadmin_username = \"a\"\nadmin_password = \"b\"\nqos = 2\n").find("transports.mqtt.qos"), std::string::npos);
+    EXPECT_NE(load_error("[transports.amqp]\n").find("transports.amqp"), std::string::npos);
+    ::setenv("SLUICE_TRANSPORTS_MQTT_URL", "mqtt://127.0.0.1:9999", 1);
+    ::setenv("SLUICE_TRANSPORTS_MQTT_ADMIN_USERNAME", "admin", 1);
+    ::setenv("SLUICE_TRANSPORTS_MQTT_ADMIN_PASSWORD", "secret", 1);
+    auto from_env = sluice::config::load("");
+    ::unsetenv("SLUICE_TRANSPORTS_MQTT_URL");
+    ::unsetenv("SLUICE_TRANSPORTS_MQTT_ADMIN_USERNAME");
+    ::unsetenv("SLUICE_TRANSPORTS_MQTT_ADMIN_PASSWORD");
+    ASSERT_TRUE(from_env.transports.mqtt);
+    EXPECT_EQ(from_env.transports.mqtt->url, "mqtt://127.0.0.1:9999");
+    EXPECT_EQ(from_env.transports.mqtt->admin_password, "secret");
+}
+
 }  // namespace

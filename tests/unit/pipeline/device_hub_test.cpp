@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <thread>
 
 namespace {
 
@@ -41,6 +42,30 @@ TEST_F(DeviceHub, SequencesPerDeviceAndSendsToConnections) {
     EXPECT_EQ(attached.seq, 2u);
     ASSERT_EQ(attached.replay.size(), 2u);
     EXPECT_EQ(*attached.replay[1].second, "three");
+}
+
+TEST_F(DeviceHub, ReadsAStreamWithinBoundsWithoutAttaching) {
+    device_hub hub(file, 3, std::chrono::seconds(60));
+    for (const char* h : {"1", "2", "3", "4", "5"}) hub.deliver({to({"A"}, h)});
+    auto read = hub.read("A", 2, 5, 10);  // the backlog holds 3..5
+    EXPECT_FALSE(read.resync_required);
+    EXPECT_EQ(read.seq, 5u);
+    ASSERT_EQ(read.replay.size(), 3u);
+    EXPECT_EQ(read.replay.front().first, 3u);
+    auto bounded = hub.read("A", 2, 4, 1);  // at most one, none past 4
+    ASSERT_EQ(bounded.replay.size(), 1u);
+    EXPECT_EQ(*bounded.replay[0].second, "3");
+    EXPECT_EQ(hub.read("A", 3, 4, 10).replay.size(), 1u);
+    EXPECT_TRUE(hub.read("A", 1, 5, 10).resync_required);  // 2 is no longer kept
+    EXPECT_TRUE(hub.read("A", 5, 5, 10).replay.empty());
+    EXPECT_TRUE(hub.read("nobody", 0, 0, 10).replay.empty());
+    // Reading attached nothing: the device still expires once its grace period is over.
+    device_hub short_grace(file.string() + "-2", 3, std::chrono::seconds(0));
+    short_grace.deliver({to({"B"}, "x")});
+    short_grace.read("B", 0, 1, 10);
+    short_grace.restore("B");
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));  // past a grace period of 0 s
+    EXPECT_EQ(short_grace.expire(), std::vector<std::string>{"B"});
 }
 
 TEST_F(DeviceHub, ResumesAcrossRestartsAndAsksForResyncBeyondTheBacklog) {

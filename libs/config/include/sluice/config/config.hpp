@@ -151,6 +151,21 @@ struct http_config {
     std::vector<std::string> cors_origins;
 };
 
+/// `[transports.mqtt]` (DESIGN.md §11): the broker MQTT devices read from. Sluice holds the
+/// broker's dynamic-security administrator: with it, it creates one client per device (allowed to
+/// read its own topic only) and publishes the devices' frames.
+struct mqtt_config {
+    std::string url;             ///< mqtt://host[:port] (default port 1883), where Sluice connects
+    std::string public_url;      ///< what devices are told to connect to; default: `url`
+    std::string admin_username;  ///< the dynamic-security administrator
+    std::string admin_password;
+};
+
+/// `[transports]`: transports beyond WebSocket/SSE (always on).
+struct transports_config {
+    std::optional<mqtt_config> mqtt;  ///< set: MQTT devices are served
+};
+
 struct config {
     std::string listen = "127.0.0.1:8080";
     std::string data_dir = "./sluice-data";
@@ -158,6 +173,7 @@ struct config {
     std::string log_level = "info";
     limits_config limits;
     http_config http;
+    transports_config transports;
     std::map<std::string, app_config> apps;  ///< empty: `serve` creates app `demo`
     graph_config graph;
     std::map<std::string, reconciler_config> reconcilers;

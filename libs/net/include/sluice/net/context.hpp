@@ -12,6 +12,11 @@
 #include <sluice/schema/model_schemas.hpp>
 #include <sluice/store/store.hpp>
 
+#include <boost/json/object.hpp>
+
+#include <functional>
+#include <string>
+
 namespace sluice::net {
 
 /// What a process serves besides /healthz and /metrics: `sluice serve` both, `sluice api` the HTTP
@@ -37,6 +42,9 @@ struct context {
     metrics::metrics& metrics;
     sluice::health& health;
     roles serves{};
+    /// Set when MQTT devices are served (`[transports.mqtt]`): the broker credentials of a device,
+    /// `{url, username, password, topic}` (`POST /v1/apps/{app}/devices/mqtt`).
+    std::function<boost::json::object(const std::string& app, const std::string& device)> mqtt_credentials{};
 };
 
 }  // namespace sluice::net

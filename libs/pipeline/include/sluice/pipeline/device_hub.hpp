@@ -90,6 +90,11 @@ public:
     /// shared streams this reads the log and writes the directory: call it off the event loop.
     attach_result attach(const std::string& device, std::shared_ptr<connection> c, std::optional<std::uint64_t> resume_from);
     void detach(const std::string& device, const connection* c);
+    /// The device's frames numbered after `after` and up to `up_to`, at most `max` of them, without
+    /// attaching anything: how a connection that fell behind (MQTT, while its broker was away)
+    /// catches up. `resync_required` when the backlog no longer reaches back to `after + 1`. One
+    /// process only (the hub numbers frames itself).
+    attach_result read(const std::string& device, std::uint64_t after, std::uint64_t up_to, std::size_t max);
     /// A device known from its subscriptions after a restart: kept for one grace period.
     void restore(const std::string& device);
     /// Closes every connection of the device (logout).
@@ -110,6 +115,7 @@ private:
     void persist(const std::vector<std::pair<const delivery*, std::vector<std::uint64_t>>>& assigned);
     attach_result attach_shared(const std::string& device, std::shared_ptr<connection> c, std::optional<std::uint64_t> resume_from);
     void fill_gap(const std::string& device);
+    attach_result read_locked(const device_state& state, std::uint64_t after, std::uint64_t up_to, std::size_t max) const;
     void prune();
 
     std::mutex mutex_;
