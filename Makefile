@@ -41,11 +41,13 @@ $(ASAN_ENV) ctest --test-dir $(ASAN_DIR) --output-on-failure -j $(JOBS) -L unit
 $(ASAN_ENV) SLUICE_BIN=$(abspath $(ASAN_DIR))/bin/sluice $(PYTHON) -m pytest tests/functional -q --ignore-glob="tests/functional/test_distributed*.py"
 endef
 
-# ThreadSanitizer: the concurrent modules only (queue; pipeline, which holds the device hub). Only
-# their two binaries are built there, so `-L unit` runs just their tests.
+# ThreadSanitizer: the concurrent modules only (queue; pipeline, which holds the device hub; the
+# MQTT transport, against a real mosquitto). Only their binaries are built there, so `-L unit`
+# runs just the first two's tests.
 define tsan-run
-cmake --build $(TSAN_DIR) -j $(JOBS) --target queue_test pipeline_test
+cmake --build $(TSAN_DIR) -j $(JOBS) --target queue_test pipeline_test mqtt_integration_test
 $(TSAN_ENV) ctest --test-dir $(TSAN_DIR) --output-on-failure -j $(JOBS) -L unit
+$(TSAN_ENV) ctest --test-dir $(TSAN_DIR) --output-on-failure -R '^mqtt_integration$$'
 endef
 
 # Unit, conformance and integration suites (ctest; the integration ones start RabbitMQ, PostgreSQL

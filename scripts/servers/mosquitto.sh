@@ -43,7 +43,7 @@ log_type warning
 log_type notice
 CONF
     rm -f "$dir/mosquitto.pid"
-    mosquitto -c "$dir/mosquitto.conf" -d
+    mosquitto -c "$dir/mosquitto.conf" -d 2>> "$dir/mosquitto.stderr"
     local until=$((SECONDS + 20))
     while [ $SECONDS -lt $until ]; do
         if mosquitto_ctrl -h 127.0.0.1 -p "$port" -u sluice-admin -P "$(cat "$dir/admin.password")" dynsec getDefaultACLAccess > /dev/null 2>&1; then
