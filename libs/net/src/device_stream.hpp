@@ -32,6 +32,7 @@ public:
     device_stream(std::shared_ptr<server::impl> server, asio::any_io_executor executor);
 
     void send(pipeline::frame_head head, std::uint64_t seq) override;
+    void send_all(std::vector<std::pair<pipeline::frame_head, std::uint64_t>> frames) override;
     void close(std::uint16_t code, const std::string& reason) override;
     /// On the stream's executor: drops what is queued and closes.
     void close_now(std::uint16_t code, const std::string& reason);
@@ -49,6 +50,9 @@ protected:
     virtual void write(const item& it, std::function<void(error_code)> done) = 0;
     virtual void on_close(std::uint16_t code, const std::string& reason) = 0;
     virtual tcp::socket& socket() = 0;
+    /// While a burst of frames is written: gather them into as few packets as possible (TCP_CORK;
+    /// a WebSocket gathers them in its stream, into few syscalls too).
+    virtual void cork(bool on);
 
     /// Queues a frame; starts writing unless a write is in flight.
     void enqueue(item it);
@@ -74,12 +78,14 @@ protected:
     std::uint64_t last_seq_ = 0;
 
 private:
+    /// On the stream's executor: queues a frame from the hub (or holds it, see `hold_deliveries`).
+    void accept(pipeline::frame_head head, std::uint64_t seq);
     /// Counts `it` against the bound; false (and the stream closed as too slow) past it.
     bool admit(const item& it);
     void write_next();
-    void set_cork(bool on);
 
     bool writing_ = false;
+    bool starting_writes_ = true;  ///< false while `send_all` queues a batch
     bool corked_ = false;
     bool holding_ = false;
     std::deque<item> queue_;

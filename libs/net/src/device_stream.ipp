@@ -13,18 +13,30 @@ device_stream::device_stream(std::shared_ptr<server::impl> server, asio::any_io_
     : server_(std::move(server)), executor_(std::move(executor)) {}
 
 void device_stream::send(pipeline::frame_head head, std::uint64_t seq) {
-    asio::post(executor_, [self = shared_from_this(), head = std::move(head), seq] {
-        if (self->holding_) {
-            // Numbers are checked on release: what the session queues meanwhile (a resume) may
-            // cover these.
-            auto it = self->delivery(std::move(head), seq);
-            if (!self->closing_ && self->admit(it)) self->held_.push_back({std::move(it), seq});
-            return;
-        }
-        if (seq <= self->last_seq_) return;  // already sent while resuming
-        self->last_seq_ = seq;
-        self->enqueue(self->delivery(std::move(head), seq));
+    asio::post(executor_, [self = shared_from_this(), head = std::move(head), seq]() mutable { self->accept(std::move(head), seq); });
+}
+
+void device_stream::send_all(std::vector<std::pair<pipeline::frame_head, std::uint64_t>> frames) {
+    asio::post(executor_, [self = shared_from_this(), frames = std::move(frames)]() mutable {
+        // Queued together, written together (one burst: corked).
+        self->starting_writes_ = false;
+        for (auto& [head, seq] : frames) self->accept(std::move(head), seq);
+        self->starting_writes_ = true;
+        if (!self->writing_ && !self->closing_) self->write_next();
     });
+}
+
+void device_stream::accept(pipeline::frame_head head, std::uint64_t seq) {
+    if (holding_) {
+        // Numbers are checked on release: what the session queues meanwhile (a resume) may cover
+        // these.
+        auto it = delivery(std::move(head), seq);
+        if (!closing_ && admit(it)) held_.push_back({std::move(it), seq});
+        return;
+    }
+    if (seq <= last_seq_) return;  // already sent while resuming
+    last_seq_ = seq;
+    enqueue(delivery(std::move(head), seq));
 }
 
 void device_stream::close(std::uint16_t code, const std::string& reason) {
@@ -37,17 +49,19 @@ void device_stream::close_now(std::uint16_t code, const std::string& reason) {
     queue_.clear();
     held_.clear();
     queued_bytes_ = 0;
-    if (corked_) set_cork(false);  // what was written, and the close that follows, must not wait for the cork
+    if (corked_) {  // what was written, and the close that follows, must not wait for the cork
+        corked_ = false;
+        cork(false);
+    }
     on_close(code, reason);
 }
 
 // With TCP_NODELAY on every accepted socket, clearing the cork pushes what it held at once (the
 // kernel sends pending data when TCP_CORK goes off and Nagle is off); without NODELAY a partial
 // packet could still wait for the peer's ACK.
-void device_stream::set_cork(bool on) {
+void device_stream::cork(bool on) {
     int value = on ? 1 : 0;
     ::setsockopt(socket().native_handle(), IPPROTO_TCP, TCP_CORK, &value, sizeof value);
-    corked_ = on;
 }
 
 bool device_stream::admit(const item& it) {
@@ -62,7 +76,7 @@ bool device_stream::admit(const item& it) {
 void device_stream::enqueue(item it) {
     if (closing_ || !admit(it)) return;
     queue_.push_back(std::move(it));
-    if (!writing_) write_next();
+    if (!writing_ && starting_writes_) write_next();
 }
 
 void device_stream::hold_deliveries() { holding_ = true; }
@@ -85,12 +99,19 @@ void device_stream::release_deliveries() {
 void device_stream::write_next() {
     if (queue_.empty() || closing_) {
         writing_ = false;
-        if (corked_) set_cork(false);  // send what the burst left in the socket
+        if (corked_) {  // send what the burst left in the socket
+            corked_ = false;
+            cork(false);
+        }
         return;
     }
-    // A burst of frames goes out in as few packets as possible: cork the socket until the
-    // queue is drained (each frame still costs a syscall, but not a packet and a wake-up).
-    if (!corked_ && queue_.size() > 1) set_cork(true);
+    // A burst of frames goes out in as few packets as possible: cork until the queue is drained
+    // (with TCP_CORK each frame still costs a syscall, but not a packet and a wake-up; a WebSocket
+    // gathers the burst in its stream, into few syscalls).
+    if (!corked_ && queue_.size() > 1) {
+        cork(true);
+        corked_ = true;
+    }
     writing_ = true;
     write(queue_.front(), [self = shared_from_this()](error_code ec) {
         if (self->queue_.empty()) return;  // cleared by close_now
@@ -122,9 +143,13 @@ asio::awaitable<pipeline::device_hub::attach_result> device_stream::join(const a
     co_return attached;
 }
 
+// The server's list of streams lives on its event loop; a WebSocket runs on a loop of its own.
 void device_stream::opened() {
-    server_->sessions.insert(shared_from_this());
     server_->transport.connections.Increment();
+    asio::post(server_->io, [self = shared_from_this()] {
+        self->server_->sessions.insert(self);
+        if (self->server_->stopping) self->close(close_code::going_away, "server shutting down");
+    });
 }
 
 void device_stream::finished() {
@@ -132,8 +157,10 @@ void device_stream::finished() {
     if (attached_) server_->ctx.hub.detach(device_, this);
     attached_ = false;
     server_->transport.connections.Decrement();
-    server_->sessions.erase(shared_from_this());
-    server_->check_drained();
+    asio::post(server_->io, [self = shared_from_this()] {
+        self->server_->sessions.erase(self);
+        self->server_->check_drained();
+    });
 }
 
 }  // namespace sluice::net

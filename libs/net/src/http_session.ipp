@@ -59,8 +59,16 @@ asio::awaitable<void> http_session::serve() {
             auto url = boost::urls::parse_origin_form(request.target());
             if (url && url->path() == "/v1/ws") {
                 stream_.expires_never();
-                auto session = std::make_shared<ws_session>(server_, stream_.release_socket());
-                co_await session->run(std::move(request));
+                // The session moves to a device loop (server_state.hpp) with its socket.
+                auto& loop = server_->loops->next();
+                auto socket = stream_.release_socket();
+                error_code ec;
+                auto protocol = socket.local_endpoint(ec).protocol();
+                if (ec) co_return;
+                tcp::socket moved(loop, protocol, socket.release());
+                auto session = std::make_shared<ws_session>(server_, std::move(moved));
+                asio::co_spawn(
+                    loop, [session, request = std::move(request)]() mutable { return session->run(std::move(request)); }, asio::detached);
                 co_return;
             }
         }

@@ -26,6 +26,7 @@
 #include "sse_session.ipp"
 
 #include <boost/asio/co_spawn.hpp>
+#include <algorithm>
 #include <boost/asio/post.hpp>
 #include <spdlog/spdlog.h>
 
@@ -68,7 +69,27 @@ void server::impl::expire_devices() {
     });
 }
 
-server::server(asio::io_context& io, context& ctx) : impl_(std::make_shared<impl>(io, ctx)) {}
+device_loops::device_loops(std::size_t count) {
+    for (std::size_t i = 0; i < count; ++i) {
+        contexts_.push_back(std::make_unique<asio::io_context>(1));
+        guards_.push_back(asio::make_work_guard(*contexts_.back()));
+        threads_.emplace_back([io = contexts_.back().get()] { io->run(); });
+    }
+}
+
+device_loops::~device_loops() {
+    guards_.clear();
+    for (auto& io : contexts_) io->stop();
+    for (auto& t : threads_) t.join();
+}
+
+asio::io_context& device_loops::next() { return *contexts_[next_.fetch_add(1, std::memory_order_relaxed) % contexts_.size()]; }
+
+server::server(asio::io_context& io, context& ctx)
+    : loops_(std::make_unique<device_loops>(std::clamp<std::size_t>(std::thread::hardware_concurrency(), 1, 8))),
+      impl_(std::make_shared<impl>(io, ctx)) {
+    impl_->loops = loops_.get();
+}
 
 server::~server() = default;
 
@@ -98,8 +119,7 @@ void server::stop(std::function<void()> drained) {
         self->on_drained = std::move(drained);
         if (auto accepting = self->accepting.lock()) accepting->stop();
         self->expiry.cancel();
-        auto sessions = self->sessions;
-        for (const auto& s : sessions) s->close_now(close_code::going_away, "server shutting down");
+        for (const auto& s : self->sessions) s->close(close_code::going_away, "server shutting down");
         self->check_drained();
     });
     // Store and registry work already handed to the pool finishes (its answers are posted to the

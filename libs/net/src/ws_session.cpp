@@ -24,6 +24,7 @@ ws_session::ws_session(std::shared_ptr<server::impl> server, tcp::socket socket)
 
 asio::awaitable<void> ws_session::run(request_message request) {
     auto self = shared_from_this();
+    ws_.next_layer().set_owner(self);
     ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
     ws_.read_message_max(64 * 1024);
     // One frame per message, written in one go: a large message is not cut into 4 KiB fragments

@@ -1,6 +1,7 @@
 #pragma once
 // One WebSocket of a device. Protocol: DESIGN.md §7, docs/api.md.
 #include "beast.hpp"
+#include "coalescing_stream.hpp"
 #include "device_stream.hpp"
 
 #include <boost/asio/steady_timer.hpp>
@@ -23,6 +24,7 @@ private:
     void write(const item& it, std::function<void(error_code)> done) override;
     void on_close(std::uint16_t code, const std::string& reason) override;
     tcp::socket& socket() override;
+    void cork(bool on) override { ws_.next_layer().hold(on); }
 
     void send_event(const char* event, boost::json::value data);
     void send_error(errc code, const std::string& message);
@@ -35,7 +37,7 @@ private:
     void on_refresh(const boost::json::value& data);
     void arm_token_timer();
 
-    websocket::stream<beast::tcp_stream> ws_;
+    websocket::stream<coalescing_stream<beast::tcp_stream>> ws_;
     asio::steady_timer token_timer_;
     std::optional<auth::claims> claims_;
 };

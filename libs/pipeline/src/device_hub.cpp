@@ -278,7 +278,19 @@ void device_hub::deliver(const std::vector<delivery>& batch) {
         }
         throw;
     }
-    for (auto& t : targets) t.to->send(*t.head, t.seq);
+    if (batch.size() == 1) {
+        for (auto& t : targets) t.to->send(*t.head, t.seq);
+        return;
+    }
+    // Several changes: each connection gets its frames of the batch at once, in order.
+    std::unordered_map<connection*, std::size_t> index;
+    std::vector<std::pair<std::shared_ptr<connection>, std::vector<std::pair<frame_head, std::uint64_t>>>> grouped;
+    for (auto& t : targets) {
+        auto [it, added] = index.try_emplace(t.to.get(), grouped.size());
+        if (added) grouped.emplace_back(std::move(t.to), std::vector<std::pair<frame_head, std::uint64_t>>{});
+        grouped[it->second].second.emplace_back(*t.head, t.seq);
+    }
+    for (auto& [to, frames] : grouped) to->send_all(std::move(frames));
 }
 
 void device_hub::persist(const std::vector<std::pair<const delivery*, std::vector<std::uint64_t>>>& assigned) {

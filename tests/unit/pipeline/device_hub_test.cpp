@@ -44,6 +44,26 @@ TEST_F(DeviceHub, SequencesPerDeviceAndSendsToConnections) {
     EXPECT_EQ(*attached.replay[1].second, "three");
 }
 
+TEST_F(DeviceHub, HandsAConnectionItsFramesOfABatchAtOnceInOrder) {
+    struct batching_connection : recording_connection {
+        std::size_t hand_overs = 0;
+        void send_all(std::vector<std::pair<frame_head, std::uint64_t>> frames) override {
+            ++hand_overs;
+            for (auto& [head, seq] : frames) send(std::move(head), seq);
+        }
+    };
+    device_hub hub(file, 10, std::chrono::seconds(60));
+    auto a = std::make_shared<batching_connection>();
+    auto b = std::make_shared<batching_connection>();
+    hub.attach("A", a, std::nullopt);
+    hub.attach("B", b, std::nullopt);
+    hub.deliver({to({"A", "B"}, "one"), to({"A"}, "two"), to({"B", "A"}, "three")});
+    EXPECT_EQ(a->hand_overs, 1u);
+    EXPECT_EQ(b->hand_overs, 1u);
+    EXPECT_EQ(a->sent, (std::vector<std::pair<std::string, std::uint64_t>>{{"one", 1}, {"two", 2}, {"three", 3}}));
+    EXPECT_EQ(b->sent, (std::vector<std::pair<std::string, std::uint64_t>>{{"one", 1}, {"three", 2}}));
+}
+
 TEST_F(DeviceHub, ReadsAStreamWithinBoundsWithoutAttaching) {
     device_hub hub(file, 3, std::chrono::seconds(60));
     for (const char* h : {"1", "2", "3", "4", "5"}) hub.deliver({to({"A"}, h)});

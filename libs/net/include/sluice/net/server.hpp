@@ -1,6 +1,7 @@
 #pragma once
 /// The HTTP API, WebSocket transport and operations endpoints on one listening socket
-/// (DESIGN.md §7). Runs on the given io_context.
+/// (DESIGN.md §7). HTTP runs on the given io_context; WebSocket sessions on event loops of their
+/// own, one thread each (as many as the machine has cores, at most 8).
 #include <sluice/net/context.hpp>
 
 #include <boost/asio/io_context.hpp>
@@ -27,6 +28,7 @@ public:
     struct impl;  // private to server.cpp
 
 private:
+    std::unique_ptr<class device_loops> loops_;  ///< destroyed last: sessions may still hold impl_
     std::shared_ptr<impl> impl_;
 };
 

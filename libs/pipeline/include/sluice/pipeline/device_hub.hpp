@@ -32,6 +32,10 @@ class connection {
 public:
     virtual ~connection() = default;
     virtual void send(frame_head head, std::uint64_t seq) = 0;
+    /// Several frames in order (a batch of changes): one hand-over instead of one per frame.
+    virtual void send_all(std::vector<std::pair<frame_head, std::uint64_t>> frames) {
+        for (auto& [head, seq] : frames) send(std::move(head), seq);
+    }
     virtual void close(std::uint16_t code, const std::string& reason) = 0;
 };
 
