@@ -2,7 +2,9 @@
 // peer, writes R changes back to back, and measures how long until every socket has every change.
 // A compiled client keeps the generator from being the bottleneck it is in JavaScript.
 //
-//   fanout_client --target sluice|node --port P --sockets N --rounds R [--secret S] [--pid SERVER_PID]
+//   fanout_client --target sluice|node --port P --sockets N --rounds R [--secret S] [--pid SERVER_PID] [--threads T]
+// The sockets are spread over T event loops, one thread each (default 2): one thread reading every
+// frame would be the bottleneck before the server is.
 // Prints one JSON object.
 #include <sluice/auth/tokens.hpp>
 
@@ -10,6 +12,8 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -17,7 +21,9 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
 
+#include <atomic>
 #include <chrono>
+#include <thread>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -39,6 +45,7 @@ struct options {
     std::size_t rounds = 20;
     std::string secret;
     int pid = 0;
+    std::size_t threads = 2;
 };
 
 long rss_bytes(int pid) {
@@ -53,8 +60,9 @@ long rss_bytes(int pid) {
 struct state {
     options opt;
     std::unique_ptr<sluice::auth::authenticator> auth;
-    std::size_t connected = 0;
-    std::size_t received = 0;
+    std::vector<std::unique_ptr<asio::io_context>> loops;
+    std::atomic<std::size_t> connected{0};
+    std::atomic<std::size_t> received{0};
     std::size_t expected = 0;
     std::string model = "fan" + std::to_string(std::chrono::steady_clock::now().time_since_epoch().count());
 };
@@ -80,12 +88,12 @@ asio::awaitable<void> client(state& s, std::size_t index) {
             if (subscribed) break;
         }
     }
-    ++s.connected;
+    s.connected.fetch_add(1, std::memory_order_relaxed);
     while (true) {
         auto [ec, n] = co_await ws.async_read(buffer, asio::as_tuple(asio::use_awaitable));
         if (ec) co_return;
         buffer.consume(buffer.size());
-        ++s.received;
+        s.received.fetch_add(1, std::memory_order_relaxed);
     }
 }
 
@@ -119,7 +127,7 @@ asio::awaitable<void> run(state& s) {
     // Connect in waves: a burst of 10k handshakes overruns the listen backlog.
     for (std::size_t i = 0; i < s.opt.sockets; i += 250) {
         std::size_t wave = std::min(s.opt.sockets, i + 250);
-        for (std::size_t j = i; j < wave; ++j) asio::co_spawn(ex, client(s, j), asio::detached);
+        for (std::size_t j = i; j < wave; ++j) asio::co_spawn(*s.loops[j % s.loops.size()], client(s, j), asio::detached);
         co_await wait_until([&] { return s.connected >= wave; }, std::chrono::seconds(60));
     }
     asio::steady_timer settle(ex, std::chrono::seconds(1));
@@ -164,11 +172,19 @@ int main(int argc, char** argv) {
         if (k == "--rounds") s.opt.rounds = std::stoul(v);
         if (k == "--secret") s.opt.secret = v;
         if (k == "--pid") s.opt.pid = std::stoi(v);
+        if (k == "--threads") s.opt.threads = std::max<std::size_t>(1, std::stoul(v));
     }
     std::map<std::string, sluice::config::app_config> apps;
     if (!s.opt.secret.empty()) apps["demo"] = {"demo", s.opt.secret, {}, {}};
     s.auth = std::make_unique<sluice::auth::authenticator>(apps);
-    asio::io_context io(1);
+    for (std::size_t i = 0; i < s.opt.threads; ++i) s.loops.push_back(std::make_unique<asio::io_context>(1));
+    std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
+    std::vector<std::thread> threads;
+    for (std::size_t i = 1; i < s.loops.size(); ++i) {
+        guards.push_back(asio::make_work_guard(*s.loops[i]));
+        threads.emplace_back([io = s.loops[i].get()] { io->run(); });
+    }
+    auto& io = *s.loops[0];
     asio::co_spawn(io, run(s), [](std::exception_ptr e) {
         if (!e) return;
         try {

@@ -1,5 +1,8 @@
 """Changes reach the right devices, in order, with the right events (DESIGN.md §3, §6, §7)."""
+import asyncio
 import concurrent.futures
+
+from conftest import _run
 
 
 def test_create_update_delete_reach_all_four_channel_patterns(server, ws_clients):
@@ -99,6 +102,33 @@ def test_thousand_rapid_patches_arrive_in_order_and_apply_once(server, ws_client
     assert [m["data"][0]["metadata"]["version"] for m in msgs] == list(range(2, 1002))
     doc = server.request("GET", "/v1/apps/demo/models/counter/c", t).json()
     assert doc["n"] == 1000 and doc["log"] == list(range(1000)) and doc["version"] == 1001
+
+
+def test_frames_of_every_length_reach_a_websocket_whole(server, ws_clients):
+    """Frame lengths in each of RFC 6455's three encodings (7-bit, 16-bit, 64-bit), back to back in
+    one burst, and control frames (a ping answered) in between: the client's framing checks pass
+    and every payload is whole."""
+    t = server.token("u1", "writer")
+    c = ws_clients(server.ws_url)
+    c.register(server.token("u2", "frames-watch"))
+    c.subscribe(model="blob")
+    sizes = [0, 20, 200, 70_000, 125, 126, 65_000, 300_000, 5]
+    for i, size in enumerate(sizes):
+        r = server.request("POST", "/v1/apps/demo/models/blob", t, {"id": f"b{i}", "text": "x" * size})
+        assert r.status_code == 202, r.text
+        if i == 4:
+            _ping(c)  # answered (Beast's pong passes through the same stream), or this times out
+    msgs = c.deliveries(len(sizes), timeout=60)
+    assert [m["data"]["id"] for m in msgs] == [f"b{i}" for i in range(len(sizes))]
+    assert [len(m["data"]["text"]) for m in msgs] == sizes
+    # Deletes are short frames: 7-bit lengths.
+    assert server.request("DELETE", "/v1/apps/demo/models/blob/b0", t).status_code == 202
+    assert c.deliveries(1)[0]["event"] == "model_deleted"
+
+
+def _ping(client):
+    waiter = _run(client.ws.ping())
+    _run(asyncio.wait_for(waiter, 10), 15)
 
 
 def test_concurrent_writers_lose_nothing(server, ws_clients):

@@ -7,7 +7,8 @@
 // once, as without this layer. Every byte the WebSocket stream writes, its own control frames
 // included, passes here, in order. At most `limit` bytes are buffered: past it a write waits for
 // the socket, so a slow reader pushes back on the session's queue (which closes it as too slow)
-// instead of growing this buffer. Event loop only.
+// instead of growing this buffer. A writer that frames its messages itself may append them
+// directly (`try_append`), with no asynchronous operation at all. Event loop only.
 #include "net.hpp"
 
 #include <boost/asio/any_completion_handler.hpp>
@@ -63,6 +64,19 @@ public:
         if (!on) flush();
     }
 
+    /// Appends one whole message that its writer framed itself, when it fits (an empty buffer takes
+    /// any size); false when it does not, or when a write waits for room (the writer then uses
+    /// `async_write_some`, which waits). Never inside another message: every write is taken whole.
+    template <class ConstBufferSequence>
+    bool try_append(const ConstBufferSequence& buffers) {
+        const std::size_t size = asio::buffer_size(buffers);
+        if (failed_ || parked_ || (!pending_.empty() && pending_.size() + size > limit)) return false;
+        for (auto it = asio::buffer_sequence_begin(buffers); it != asio::buffer_sequence_end(buffers); ++it)
+            pending_.append(static_cast<const char*>((*it).data()), (*it).size());
+        if (!held_ || pending_.size() >= limit / 2) flush();
+        return true;
+    }
+
     /// Completes once what was written reached the socket (or writing failed).
     template <class Token>
     auto async_drain(Token&& token) {
@@ -84,21 +98,16 @@ private:
     template <class Handler, class Buffers>
     void take(Handler handler, const Buffers& buffers) {
         if (failed_) return asio::post(get_executor(), asio::append(std::move(handler), failed_, std::size_t{0}));
-        std::size_t room = pending_.size() < limit ? limit - pending_.size() : 0;
-        if (room == 0) {
+        // Whole or not at all: bytes appended by `try_append` never land inside this write.
+        const std::size_t size = asio::buffer_size(buffers);
+        if (!pending_.empty() && pending_.size() + size > limit) {
             parked_.emplace(write_handler(std::move(handler)),
                             std::vector<asio::const_buffer>(asio::buffer_sequence_begin(buffers), asio::buffer_sequence_end(buffers)));
             return;
         }
-        std::size_t taken = 0;
-        for (auto it = asio::buffer_sequence_begin(buffers); it != asio::buffer_sequence_end(buffers); ++it) {
-            asio::const_buffer b = *it;
-            std::size_t n = std::min(b.size(), room - taken);
-            pending_.append(static_cast<const char*>(b.data()), n);
-            taken += n;
-            if (taken == room) break;
-        }
-        asio::post(get_executor(), asio::append(std::move(handler), error_code{}, taken));
+        for (auto it = asio::buffer_sequence_begin(buffers); it != asio::buffer_sequence_end(buffers); ++it)
+            pending_.append(static_cast<const char*>((*it).data()), (*it).size());
+        asio::post(get_executor(), asio::append(std::move(handler), error_code{}, size));
         if (!held_ || pending_.size() >= limit / 2) flush();
     }
 

@@ -48,6 +48,9 @@ protected:
 
     virtual item delivery(pipeline::frame_head head, std::uint64_t seq) = 0;
     virtual void write(const item& it, std::function<void(error_code)> done) = 0;
+    /// Takes the frame at once when the stream can (no syscall, no asynchronous operation); false:
+    /// it goes through `write`.
+    virtual bool take_now(const item&) { return false; }
     virtual void on_close(std::uint16_t code, const std::string& reason) = 0;
     virtual tcp::socket& socket() = 0;
     /// While a burst of frames is written: gather them into as few packets as possible (TCP_CORK;

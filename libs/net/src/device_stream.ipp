@@ -97,6 +97,20 @@ void device_stream::release_deliveries() {
 }
 
 void device_stream::write_next() {
+    // A burst of frames goes out in as few packets as possible: cork until the queue is drained
+    // (with TCP_CORK each frame still costs a syscall, but not a packet and a wake-up; a WebSocket
+    // gathers the burst in its stream, into few syscalls).
+    if (!corked_ && queue_.size() > 1 && !closing_) {
+        cork(true);
+        corked_ = true;
+    }
+    std::size_t taken = 0;
+    while (!queue_.empty() && !closing_ && take_now(queue_.front())) {
+        queued_bytes_ -= queue_.front().size();
+        queue_.pop_front();
+        ++taken;
+    }
+    if (taken != 0) server_->transport.sent.Increment(static_cast<double>(taken));
     if (queue_.empty() || closing_) {
         writing_ = false;
         if (corked_) {  // send what the burst left in the socket
@@ -104,13 +118,6 @@ void device_stream::write_next() {
             cork(false);
         }
         return;
-    }
-    // A burst of frames goes out in as few packets as possible: cork until the queue is drained
-    // (with TCP_CORK each frame still costs a syscall, but not a packet and a wake-up; a WebSocket
-    // gathers the burst in its stream, into few syscalls).
-    if (!corked_ && queue_.size() > 1) {
-        cork(true);
-        corked_ = true;
     }
     writing_ = true;
     write(queue_.front(), [self = shared_from_this()](error_code ec) {

@@ -74,6 +74,36 @@ void ws_session::write(const item& it, std::function<void(error_code)> done) {
     ws_.async_write(buffers, [done = std::move(done)](error_code ec, std::size_t) { done(ec); });
 }
 
+// Deliveries are framed here and appended to the stream below the WebSocket, not written with
+// `async_write`: the asynchronous write of Beast costs more than everything else a frame needs
+// (two posts, a composed operation and its buffer adaptors: about 40 % of the process under
+// fan-out, bench/transport), and the stream below turns a burst into one `send` anyway. A frame is
+// what RFC 6455 §5.2 makes of one unfragmented, unmasked text message: FIN + opcode 1, the payload
+// length in 7, 7+16 or 7+64 bits, the payload. No extension is negotiated (permessage-deflate is
+// off), and Beast's own frames (pong, close) pass through the same stream whole, so frames never
+// interleave.
+bool ws_session::take_now(const item& it) {
+    std::array<unsigned char, 10> header{};
+    const std::uint64_t length = it.size();
+    std::size_t n = 2;
+    header[0] = 0x81;
+    if (length < 126) {
+        header[1] = static_cast<unsigned char>(length);
+    } else if (length <= 0xffff) {
+        header[1] = 126;
+        header[2] = static_cast<unsigned char>(length >> 8);
+        header[3] = static_cast<unsigned char>(length);
+        n = 4;
+    } else {
+        header[1] = 127;
+        for (int i = 0; i < 8; ++i) header[2 + i] = static_cast<unsigned char>(length >> (56 - 8 * i));
+        n = 10;
+    }
+    const std::array<asio::const_buffer, 4> parts{asio::buffer(header.data(), n), asio::buffer(it.before), asio::buffer(*it.shared),
+                                                  asio::buffer(it.after)};
+    return ws_.next_layer().try_append(parts);
+}
+
 void ws_session::on_close(std::uint16_t code, const std::string& reason) {
     token_timer_.cancel();
     auto self = shared_from_this();

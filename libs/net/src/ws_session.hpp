@@ -25,6 +25,7 @@ private:
     void on_close(std::uint16_t code, const std::string& reason) override;
     tcp::socket& socket() override;
     void cork(bool on) override { ws_.next_layer().hold(on); }
+    bool take_now(const item& it) override;
 
     void send_event(const char* event, boost::json::value data);
     void send_error(errc code, const std::string& message);
