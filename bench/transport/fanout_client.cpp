@@ -2,9 +2,10 @@
 // peer, writes R changes back to back, and measures how long until every socket has every change.
 // A compiled client keeps the generator from being the bottleneck it is in JavaScript.
 //
-//   fanout_client --target sluice|node --port P --sockets N --rounds R [--secret S] [--pid SERVER_PID] [--threads T]
-// The sockets are spread over T event loops, one thread each (default 2): one thread reading every
-// frame would be the bottleneck before the server is.
+//   fanout_client --target sluice|node --port P --sockets N --rounds R [--secret S] [--pid SERVER_PID] [--threads T] [--reader raw|beast]
+// The sockets are spread over T event loops, one thread each (default 2), and frames are counted
+// from raw reads (--reader raw, default; --reader beast reads each with Beast): one thread reading
+// every frame through Beast would be the bottleneck before the server is.
 // Prints one JSON object.
 #include <sluice/auth/tokens.hpp>
 
@@ -23,6 +24,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstring>
 #include <thread>
 #include <fstream>
 #include <iostream>
@@ -46,6 +48,7 @@ struct options {
     std::string secret;
     int pid = 0;
     std::size_t threads = 2;
+    std::string reader = "raw";  ///< raw: count frames in what each read returns; beast: websocket::stream::async_read per frame
 };
 
 long rss_bytes(int pid) {
@@ -89,11 +92,44 @@ asio::awaitable<void> client(state& s, std::size_t index) {
         }
     }
     s.connected.fetch_add(1, std::memory_order_relaxed);
+    if (s.opt.reader == "beast") {
+        while (true) {
+            auto [ec, n] = co_await ws.async_read(buffer, asio::as_tuple(asio::use_awaitable));
+            if (ec) co_return;
+            buffer.consume(buffer.size());
+            s.received.fetch_add(1, std::memory_order_relaxed);
+        }
+    }
+    // Raw: read whatever the socket has and count whole frames by their headers (RFC 6455 §5.2),
+    // so that a burst costs one read here as it costs one write on the server. Nothing was sent
+    // to the socket before the writes start, so Beast has read nothing ahead.
+    auto& socket = beast::get_lowest_layer(ws).socket();
+    std::vector<unsigned char> in(64 * 1024);
+    std::size_t have = 0;
     while (true) {
-        auto [ec, n] = co_await ws.async_read(buffer, asio::as_tuple(asio::use_awaitable));
+        auto [ec, n] = co_await socket.async_read_some(asio::buffer(in.data() + have, in.size() - have), asio::as_tuple(asio::use_awaitable));
         if (ec) co_return;
-        buffer.consume(buffer.size());
-        s.received.fetch_add(1, std::memory_order_relaxed);
+        have += n;
+        std::size_t at = 0, frames = 0;
+        while (have - at >= 2) {
+            std::uint64_t length = in[at + 1] & 0x7f;
+            std::size_t header = 2;
+            if (length == 126) header = 4;
+            if (length == 127) header = 10;
+            if (have - at < header) break;
+            if (length == 126) length = (std::uint64_t{in[at + 2]} << 8) | in[at + 3];
+            if (length == 127) {
+                length = 0;
+                for (int i = 0; i < 8; ++i) length = (length << 8) | in[at + 2 + i];
+            }
+            if (in.size() < header + length) in.resize(header + length);  // a frame larger than the buffer
+            if (have - at < header + length) break;
+            if ((in[at] & 0x0f) == 1 || (in[at] & 0x0f) == 2) ++frames;
+            at += header + length;
+        }
+        std::memmove(in.data(), in.data() + at, have - at);
+        have -= at;
+        if (frames != 0) s.received.fetch_add(frames, std::memory_order_relaxed);
     }
 }
 
@@ -172,6 +208,7 @@ int main(int argc, char** argv) {
         if (k == "--rounds") s.opt.rounds = std::stoul(v);
         if (k == "--secret") s.opt.secret = v;
         if (k == "--pid") s.opt.pid = std::stoi(v);
+        if (k == "--reader") s.opt.reader = v;
         if (k == "--threads") s.opt.threads = std::max<std::size_t>(1, std::stoul(v));
     }
     std::map<std::string, sluice::config::app_config> apps;

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Transport benchmarks: end to end (HTTP writers -> WebSocket subscribers), accept-to-device latency
-# (one sequential writer, 100 subscribers) and fan-out to 10,000 sockets, Sluice side by side with a
+# (one sequential writer, 100 subscribers) and fan-out to 10,000 sockets x 100 changes, Sluice side by side with a
 # minimal Node `ws` broadcast server, driven by one load generator. Writes
 # bench/results/summary_transport.json. TRANSPORT_BENCHES="latency" (any of e2e latency fanout)
 # runs a subset; the other sections are kept from the previous summary.
@@ -10,7 +10,7 @@ cd "$(dirname "$0")/../.."
 build=${1:-build}
 out=${2:-bench/results}
 SOCKETS=${FANOUT_SOCKETS:-10000}
-ROUNDS=${FANOUT_ROUNDS:-60}
+ROUNDS=${FANOUT_ROUNDS:-100}
 BENCHES=${TRANSPORT_BENCHES:-e2e latency fanout}
 LATENCY_SUBSCRIBERS=${LATENCY_SUBSCRIBERS:-100}
 LATENCY_SECONDS=${LATENCY_SECONDS:-10}
