@@ -41,19 +41,22 @@ $(ASAN_ENV) ctest --test-dir $(ASAN_DIR) --output-on-failure -j $(JOBS) -L unit
 $(ASAN_ENV) SLUICE_BIN=$(abspath $(ASAN_DIR))/bin/sluice $(PYTHON) -m pytest tests/functional -q --ignore-glob="tests/functional/test_distributed*.py"
 endef
 
-# ThreadSanitizer: the concurrent modules only (queue; pipeline, which holds the device hub; the
-# MQTT transport, against a real mosquitto). Only their binaries are built there, so `-L unit`
-# runs just the first two's tests.
+# ThreadSanitizer: the concurrent modules (queue; pipeline, which holds the device hub; the MQTT
+# transport, against a real mosquitto), then the program itself (HTTP loop, device loops, stage
+# threads, MQTT threads) under the functional tests that move frames. Only these binaries are built
+# there, so `-L unit` runs just the first two's tests.
+TSAN_FUNCTIONAL = test_delivery.py test_event_loop.py test_sse.py test_mqtt.py test_durability.py
 define tsan-run
-cmake --build $(TSAN_DIR) -j $(JOBS) --target queue_test pipeline_test mqtt_integration_test
+cmake --build $(TSAN_DIR) -j $(JOBS) --target queue_test pipeline_test mqtt_integration_test sluice
 $(TSAN_ENV) ctest --test-dir $(TSAN_DIR) --output-on-failure -j $(JOBS) -L unit
 $(TSAN_ENV) ctest --test-dir $(TSAN_DIR) --output-on-failure -R '^mqtt_integration$$'
+$(TSAN_ENV) SLUICE_BIN=$(abspath $(TSAN_DIR))/bin/sluice $(PYTHON) -m pytest -q $(addprefix tests/functional/,$(TSAN_FUNCTIONAL))
 endef
 
 # Unit, conformance and integration suites (ctest; the integration ones start RabbitMQ, PostgreSQL
 # and Redis on loopback), then the black-box functional suite (pytest), the distributed shape's
 # included;
-# then the unit and functional suites under ASan+UBSan; then the concurrent modules under TSan.
+# then the unit and functional suites under ASan+UBSan; then the concurrent modules and the program under TSan.
 test: build $(ASAN_DIR)/build.ninja $(TSAN_DIR)/build.ninja
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS)
 	SLUICE_BIN=$(abspath $(BUILD_DIR))/bin/sluice $(PYTHON) -m pytest tests/functional -q

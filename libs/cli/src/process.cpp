@@ -180,6 +180,9 @@ int run_process(const config::config& c, const process_plan& plan) {
         std::cout << "Sluice is serving on " << base;
         if (plan.devices) std::cout << "  (WebSocket: ws://" << host << ":" << base.substr(base.rfind(':') + 1) << "/v1/ws)";
         std::cout << "\n";
+        if (mqtt)
+            std::cout << "MQTT devices: POST " << base << "/v1/apps/{app}/devices/mqtt with a device's token for its broker credentials ("
+                      << c.transports.mqtt->public_url << ")\n";
         if (plan.api && c.apps.count("demo"))
             std::cout << "Get a token: sluice token --app demo --user alice --device laptop --data " << c.data_dir << "\n";
     } else {
