@@ -83,6 +83,8 @@ void ws_session::write(const item& it, std::function<void(error_code)> done) {
 // off), and Beast's own frames (pong, close) pass through the same stream whole, so frames never
 // interleave.
 bool ws_session::take_now(const item& it) {
+    // Closing (a close frame came or went): Beast's own write refuses what may no longer be sent.
+    if (!ws_.is_open()) return false;
     std::array<unsigned char, 10> header{};
     const std::uint64_t length = it.size();
     std::size_t n = 2;

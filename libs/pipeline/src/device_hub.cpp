@@ -124,11 +124,6 @@ device_hub::device_hub(shared_streams shared, std::chrono::seconds grace_period)
 device_hub::~device_hub() = default;
 
 void device_hub::deliver_numbered(const std::vector<numbered_delivery>& batch) {
-    struct target {
-        std::shared_ptr<connection> to;
-        const frame_head* head;
-        std::uint64_t seq;
-    };
     std::vector<target> targets;
     std::vector<std::string> gaps;
     {
@@ -154,8 +149,24 @@ void device_hub::deliver_numbered(const std::vector<numbered_delivery>& batch) {
             }
         }
     }
-    for (auto& t : targets) t.to->send(*t.head, t.seq);
+    hand_over(targets, batch.size() > 1);
     for (const auto& device : gaps) fill_gap(device);
+}
+
+void device_hub::hand_over(std::vector<target>& targets, bool several_changes) {
+    if (!several_changes) {
+        for (auto& t : targets) t.to->send(*t.head, t.seq);
+        return;
+    }
+    // Several changes: each connection gets its frames of the batch at once, in order.
+    std::unordered_map<connection*, std::size_t> index;
+    std::vector<std::pair<std::shared_ptr<connection>, std::vector<std::pair<frame_head, std::uint64_t>>>> grouped;
+    for (auto& t : targets) {
+        auto [it, added] = index.try_emplace(t.to.get(), grouped.size());
+        if (added) grouped.emplace_back(std::move(t.to), std::vector<std::pair<frame_head, std::uint64_t>>{});
+        grouped[it->second].second.emplace_back(*t.head, t.seq);
+    }
+    for (auto& [to, frames] : grouped) to->send_all(std::move(frames));
 }
 
 void device_hub::fill_gap(const std::string& device) {
@@ -234,11 +245,6 @@ device_hub::attach_result device_hub::attach_shared(const std::string& device, s
 void device_hub::deliver(const std::vector<delivery>& batch) {
     if (shared_) throw std::logic_error("device_hub::deliver: with shared streams the transport manager numbers frames");
     std::vector<std::pair<const delivery*, std::vector<std::uint64_t>>> assigned;
-    struct target {
-        std::shared_ptr<connection> to;
-        const frame_head* head;
-        std::uint64_t seq;
-    };
     std::vector<target> targets;
     {
         std::lock_guard lock(mutex_);
@@ -278,19 +284,7 @@ void device_hub::deliver(const std::vector<delivery>& batch) {
         }
         throw;
     }
-    if (batch.size() == 1) {
-        for (auto& t : targets) t.to->send(*t.head, t.seq);
-        return;
-    }
-    // Several changes: each connection gets its frames of the batch at once, in order.
-    std::unordered_map<connection*, std::size_t> index;
-    std::vector<std::pair<std::shared_ptr<connection>, std::vector<std::pair<frame_head, std::uint64_t>>>> grouped;
-    for (auto& t : targets) {
-        auto [it, added] = index.try_emplace(t.to.get(), grouped.size());
-        if (added) grouped.emplace_back(std::move(t.to), std::vector<std::pair<frame_head, std::uint64_t>>{});
-        grouped[it->second].second.emplace_back(*t.head, t.seq);
-    }
-    for (auto& [to, frames] : grouped) to->send_all(std::move(frames));
+    hand_over(targets, batch.size() > 1);
 }
 
 void device_hub::persist(const std::vector<std::pair<const delivery*, std::vector<std::uint64_t>>>& assigned) {

@@ -116,6 +116,13 @@ private:
         std::vector<std::shared_ptr<connection>> connections;
         std::optional<std::chrono::steady_clock::time_point> disconnected_since;
     };
+    /// A frame for one connection, gathered under the lock and sent after it.
+    struct target {
+        std::shared_ptr<connection> to;
+        const frame_head* head;
+        std::uint64_t seq;
+    };
+    static void hand_over(std::vector<target>& targets, bool several_changes);
     void persist(const std::vector<std::pair<const delivery*, std::vector<std::uint64_t>>>& assigned);
     attach_result attach_shared(const std::string& device, std::shared_ptr<connection> c, std::optional<std::uint64_t> resume_from);
     void fill_gap(const std::string& device);
