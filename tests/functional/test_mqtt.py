@@ -135,6 +135,19 @@ def mqtt_credentials(server, token):
     return body
 
 
+def mqtt_device(server, devices, name, subscription=None):
+    """A device with MQTT credentials, connected and subscribed to its topic (and, given one, to a
+    subscription over HTTP): (token, credentials, Device)."""
+    token = server.token(device=name)
+    creds = mqtt_credentials(server, token)
+    if subscription is not None:
+        r = server.request("POST", "/v1/apps/demo/subscriptions", token, subscription)
+        assert r.status_code == 200, r.text
+    device = devices(creds, f"{name}-session", [creds["topic"]])
+    assert device.subacks(1) == {creds["topic"]: 1}
+    return token, creds, device
+
+
 def wait_published(server, count, timeout=20):
     """Until the broker acknowledged `count` frames (sluice_transport_sent_total{transport="mqtt"})."""
     deadline = time.time() + timeout
@@ -178,12 +191,7 @@ def test_a_device_reads_its_topic_in_seq_order_with_the_same_frames_as_its_webso
 
 def test_filtered_subscriptions_send_entered_and_left(make_server, broker, devices):
     server = make_server(broker.config()).start()
-    token = server.token(device="tablet")
-    creds = mqtt_credentials(server, token)
-    device = devices(creds, "tablet-session", [creds["topic"]])
-    device.subacks(1)
-    r = server.request("POST", "/v1/apps/demo/subscriptions", token, {"model": "task", "filter": {"done": False}})
-    assert r.status_code == 200, r.text
+    token, _, device = mqtt_device(server, devices, "tablet", {"model": "task", "filter": {"done": False}})
     doc = write(server, token, "open", done=False)
     write(server, token, "closed", done=True)  # never matches: not delivered
     path = f"/v1/apps/demo/models/task/{doc['id']}"
@@ -229,11 +237,7 @@ def test_an_offline_device_gets_what_it_missed_through_its_persistent_session(ma
 
 def test_nothing_is_lost_while_the_broker_restarts(make_server, broker, devices):
     server = make_server(broker.config()).start()
-    token = server.token(device="kiosk")
-    creds = mqtt_credentials(server, token)
-    server.request("POST", "/v1/apps/demo/subscriptions", token, {"model": "task"})
-    device = devices(creds, "kiosk-session", [creds["topic"]])
-    device.subacks(1)
+    token, _, device = mqtt_device(server, devices, "kiosk", {"model": "task"})
     write(server, token, "a")
     assert [f["seq"] for f in device.frames(1)] == [1]
 
@@ -257,11 +261,7 @@ def test_nothing_is_lost_while_the_broker_restarts(make_server, broker, devices)
 
 def test_sluice_resumes_publishing_after_a_restart(make_server, broker, devices):
     server = make_server(broker.config()).start()
-    token = server.token(device="watch")
-    creds = mqtt_credentials(server, token)
-    server.request("POST", "/v1/apps/demo/subscriptions", token, {"model": "task"})
-    device = devices(creds, "watch-session", [creds["topic"]])
-    device.subacks(1)
+    token, _, device = mqtt_device(server, devices, "watch", {"model": "task"})
     write(server, token, "first")
     assert [f["seq"] for f in device.frames(1)] == [1]
     broker.stop()
