@@ -45,7 +45,8 @@ endef
 # transport, against a real mosquitto), then the program itself (HTTP loop, device loops, stage
 # threads, MQTT threads) under the functional tests that move frames. Only these binaries are built
 # there, so `-L unit` runs just the first two's tests.
-TSAN_FUNCTIONAL = test_delivery.py test_event_loop.py test_sse.py test_mqtt.py test_durability.py
+TSAN_FUNCTIONAL = test_delivery.py test_event_loop.py test_sse.py test_mqtt.py test_durability.py test_bad_input.py \
+                  test_subscriptions.py test_auth.py test_operations.py test_tail.py test_js_client.py
 define tsan-run
 cmake --build $(TSAN_DIR) -j $(JOBS) --target queue_test pipeline_test mqtt_integration_test sluice
 $(TSAN_ENV) ctest --test-dir $(TSAN_DIR) --output-on-failure -j $(JOBS) -L unit

@@ -36,8 +36,9 @@ asio::awaitable<T> off_loop(api& routes, std::function<T()> fn) {
                 }
                 auto executor = state->second.get_executor();
                 // The handler resumes the session's coroutine, on the session's executor; the
-                // state moves with it so that this thread keeps no part of the session.
-                asio::post(executor, [state = std::move(state), failure, result = std::move(result)]() mutable {
+                // state and the exception move with it so that this thread keeps no part of them
+                // (an exception released here could be destroyed while the session reads it).
+                asio::post(executor, [state = std::move(state), failure = std::move(failure), result = std::move(result)]() mutable {
                     auto& handler = state->first;
                     std::move(handler)(failure, std::move(result));
                 });
