@@ -81,14 +81,18 @@ protected:
     std::uint64_t last_seq_ = 0;
 
 private:
-    /// On the stream's executor: queues a frame from the hub (or holds it, see `hold_deliveries`).
+    /// On the stream's executor: queues a frame from the hub (or holds it, see `hold_deliveries`),
+    /// without starting to write.
     void accept(pipeline::frame_head head, std::uint64_t seq);
+    /// Counts `it` against the bound and queues it (or closes the stream as too slow).
+    void queue(item it);
+    /// Starts writing what is queued unless a write is in flight.
+    void start_writing();
     /// Counts `it` against the bound; false (and the stream closed as too slow) past it.
     bool admit(const item& it);
     void write_next();
 
     bool writing_ = false;
-    bool starting_writes_ = true;  ///< false while `send_all` queues a batch
     bool corked_ = false;
     bool holding_ = false;
     std::deque<item> queue_;

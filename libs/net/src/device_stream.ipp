@@ -13,16 +13,17 @@ device_stream::device_stream(std::shared_ptr<server::impl> server, asio::any_io_
     : server_(std::move(server)), executor_(std::move(executor)) {}
 
 void device_stream::send(pipeline::frame_head head, std::uint64_t seq) {
-    asio::post(executor_, [self = shared_from_this(), head = std::move(head), seq]() mutable { self->accept(std::move(head), seq); });
+    asio::post(executor_, [self = shared_from_this(), head = std::move(head), seq]() mutable {
+        self->accept(std::move(head), seq);
+        self->start_writing();
+    });
 }
 
 void device_stream::send_all(std::vector<std::pair<pipeline::frame_head, std::uint64_t>> frames) {
     asio::post(executor_, [self = shared_from_this(), frames = std::move(frames)]() mutable {
         // Queued together, written together (one burst: corked).
-        self->starting_writes_ = false;
         for (auto& [head, seq] : frames) self->accept(std::move(head), seq);
-        self->starting_writes_ = true;
-        if (!self->writing_ && !self->closing_) self->write_next();
+        self->start_writing();
     });
 }
 
@@ -36,7 +37,7 @@ void device_stream::accept(pipeline::frame_head head, std::uint64_t seq) {
     }
     if (seq <= last_seq_) return;  // already sent while resuming
     last_seq_ = seq;
-    enqueue(delivery(std::move(head), seq));
+    queue(delivery(std::move(head), seq));
 }
 
 void device_stream::close(std::uint16_t code, const std::string& reason) {
@@ -73,10 +74,18 @@ bool device_stream::admit(const item& it) {
     return false;
 }
 
-void device_stream::enqueue(item it) {
+void device_stream::queue(item it) {
     if (closing_ || !admit(it)) return;
     queue_.push_back(std::move(it));
-    if (!writing_ && starting_writes_) write_next();
+}
+
+void device_stream::start_writing() {
+    if (!writing_ && !closing_) write_next();
+}
+
+void device_stream::enqueue(item it) {
+    queue(std::move(it));
+    start_writing();
 }
 
 void device_stream::hold_deliveries() { holding_ = true; }
@@ -93,7 +102,7 @@ void device_stream::release_deliveries() {
         queue_.push_back(std::move(it));
     }
     held_.clear();
-    if (!writing_ && !closing_) write_next();
+    start_writing();
 }
 
 void device_stream::write_next() {
